@@ -8,7 +8,11 @@ Heavy imports (torch, spaCy, Faust) happen inside the handlers so that
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
+
+from stream.settings import Settings
 
 
 def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +25,106 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     """`feedback worker|enrich|demo|config`: the streaming side (stream/)."""
+    demo = sub.add_parser(
+        "demo",
+        help="the main job: local broker, worker, sample feedback in, enriched records out",
+    )
+    demo.add_argument("--sample", type=Path, help="JSONL file of feedback to produce")
+    demo.add_argument("--timeout", type=float, default=180, help="seconds to wait for results")
+    demo.set_defaults(handler=_demo)
+
+    worker = sub.add_parser("worker", help="run the streaming worker (configured by environment)")
+    worker.set_defaults(handler=_worker)
+
+    enrich = sub.add_parser("enrich", help="enrich a JSONL file offline, like the worker does")
+    enrich.add_argument("input", type=Path, help='JSONL file of {"id", "text", ...} objects')
+    enrich.add_argument("--output", "-o", type=Path, required=True, help="enriched JSONL file")
+    enrich.add_argument("--dead-letters", type=Path, help="write rejected lines' DLQ records here")
+    enrich.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    enrich.set_defaults(handler=_enrich)
+
+    config = sub.add_parser("config", help="print the effective configuration, secrets masked")
+    config.set_defaults(handler=_config)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load_enricher(settings: Settings):
+    """The model the settings ask for: the pinned version, else the latest in the store."""
+    from nlp import ensure_default_model, load_enricher
+
+    if settings.model_version is None:
+        ensure_default_model(settings.model_dir)
+    return load_enricher(
+        settings.model_dir,
+        settings.model_version,
+        uncertain_below=settings.uncertain_below,
+        torch_threads=settings.torch_threads,
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from stream.demo import SAMPLE, run_demo
+
+    settings = Settings()
+    logging.basicConfig(level=logging.WARNING)
+    return run_demo(settings, sample=args.sample or SAMPLE, timeout_s=args.timeout)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import faust
+
+    from stream.app import create_app
+    from stream.kafka import ensure_topics
+
+    settings = Settings()
+    _logging(settings)
+    enricher = _load_enricher(settings)
+    topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+    asyncio.run(ensure_topics(settings, topics))
+    app = create_app(settings, enricher)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
+    return 0
+
+
+def _enrich(args: argparse.Namespace) -> int:
+    from stream.offline import enrich_file
+    from stream.processing import Limits
+
+    settings = Settings()
+    logging.basicConfig(level=logging.WARNING)
+    enricher = _load_enricher(settings)
+    limits = Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
+    summary = enrich_file(
+        args.input,
+        args.output,
+        enricher,
+        limits,
+        batch_size=settings.batch_max,
+        dead_letters=args.dead_letters,
+        progress=not args.no_progress,
+    )
+    rate = summary.lines / summary.seconds if summary.seconds else 0.0
+    rejected = ", ".join(f"{n} {reason}" for reason, n in summary.rejected.most_common()) or "none"
+    print(
+        f"{summary.enriched} enriched, {sum(summary.rejected.values())} rejected ({rejected}) "
+        f"in {summary.seconds:.1f} s: {rate:.0f} lines/s, model {enricher.version} -> {args.output}"
+    )
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    for name, value in Settings().masked().items():
+        print(f"{name.upper():<28} {value}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,153 @@
+"""The worker: a Faust app whose one agent enriches the feedback topic.
+
+The hot path, top to bottom:
+consume → batch (`stream.take_events`) → `process_batch` in a thread (parse, NLP, serialise)
+→ publish every outcome and wait for the broker's acknowledgement → only then let Faust
+ack the batch, so its offsets can be committed (at-least-once; never lose a message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import faust
+from faust.types import EventT
+
+from stream.contracts import Source
+from stream.processing import Enricher, Limits, Message, Outcome, process_batch
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How long to wait before publishing again after the broker refused a batch.
+PUBLISH_RETRY_S = (0.5, 1, 2, 5)
+
+
+@dataclass
+class EnrichJob:
+    """What the agent needs besides the stream: the model, its thread, the topics to publish to."""
+
+    enricher: Enricher
+    limits: Limits
+    output: faust.TopicT
+    dlq: faust.TopicT
+    # One thread: the model runs off the event loop, one batch at a time.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
+    )
+
+
+def create_app(settings: Settings, enricher: Enricher) -> faust.App:
+    """Build the worker's Faust app for these settings and this loaded model."""
+    app = faust.App(
+        settings.app_id,
+        broker=[
+            f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
+        ],
+        broker_credentials=_credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        producer_acks=-1,
+        datadir=str(settings.feedback_home / "worker" / settings.app_id),
+    )
+    source = app.topic(settings.input_topic)
+    job = EnrichJob(
+        enricher=enricher,
+        limits=Limits(
+            settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes
+        ),
+        output=app.topic(settings.output_topic),
+        dlq=app.topic(settings.dlq_topic),
+    )
+    app.enrich_job = job
+
+    # Concurrency 1: with more, Faust can commit past a batch still in flight
+    # (faust-streaming issue #606).
+    @app.agent(source, concurrency=1, name="enrich")
+    async def enrich(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            await handle_batch(job, events)
+
+    return app
+
+
+async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:
+    """Enrich one batch and publish every outcome before its offsets may be committed."""
+    messages = [_message(event) for event in events]
+    try:
+        outcomes = await asyncio.get_running_loop().run_in_executor(
+            job.executor, process_batch, messages, job.enricher, job.limits
+        )
+        await publish(job, outcomes)
+    except BaseException:
+        # The batch was not published. `take_events` acks its events when we leave the
+        # loop; marking them acked first keeps those offsets out of any commit, so the
+        # next worker of the group reads them again.
+        for event in events:
+            event.message.acked = True
+        raise
+
+
+async def publish(
+    job: EnrichJob,
+    outcomes: Sequence[Outcome],
+    *,
+    sleep: Callable[[float], object] = asyncio.sleep,
+) -> None:
+    """Send all outcomes and wait until the broker has them, retrying while it is away."""
+    for attempt in range(1_000_000):
+        try:
+            futures = [
+                await (job.dlq if outcome.dead else job.output).send(
+                    key=outcome.key, value=outcome.value
+                )
+                for outcome in outcomes
+            ]
+            await asyncio.gather(*futures)
+            return
+        except Exception as exc:  # the broker is away or refused: publish the batch again
+            delay = PUBLISH_RETRY_S[min(attempt, len(PUBLISH_RETRY_S) - 1)]
+            log.warning(
+                "publishing %d records failed (%r); retrying in %ss", len(outcomes), exc, delay
+            )
+            await sleep(delay)
+
+
+def _message(event: EventT) -> Message:
+    message = event.message
+    timestamp = message.timestamp
+    return Message(
+        key=message.key,
+        value=message.value,
+        source=Source(
+            message.topic,
+            message.partition,
+            message.offset,
+            int(timestamp * 1000) if timestamp else None,
+        ),
+    )
+
+
+def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    options = settings.kafka_client_options()
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=options.get("ssl_context"),
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None

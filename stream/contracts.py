@@ -1,0 +1,253 @@
+"""Message contracts: the one home of what goes in and out of the topics.
+
+The JSON Schema files in `stream/schemas/` are the documentation users read; this module
+holds the code that enforces them on the hot path (hand-written checks that give a precise
+reason, much faster than a schema validator) and the schema validators that tests use to
+prove the two agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+#: Names the enrichment writes into the output record; an input may not carry them.
+RESERVED_FIELDS = frozenset(
+    {"sentiment", "entities", "model_version", "processed_at", "truncated", "text_length", "source"}
+)
+MAX_ID_CHARS = 512
+
+
+class Reason(StrEnum):
+    """Why a message went to the dead-letter topic."""
+
+    EMPTY_MESSAGE = "empty_message"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_ID = "missing_id"
+    INVALID_ID = "invalid_id"
+    MISSING_TEXT = "missing_text"
+    INVALID_TEXT = "invalid_text"
+    EMPTY_TEXT = "empty_text"
+    RESERVED_FIELD = "reserved_field"
+    RECORD_TOO_LARGE = "record_too_large"
+    PROCESSING_ERROR = "processing_error"
+
+
+class InvalidFeedback(ValueError):
+    """Raised by `parse_feedback`: the message breaks the input contract."""
+
+    def __init__(self, reason: Reason, detail: str, error: str | None = None, record_id=None):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.error = error or type(self).__name__
+        self.record_id = record_id
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message was read: enough to find it again in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp_ms": self.timestamp_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A valid input message, its text already capped at the configured length."""
+
+    record: dict[str, Any]
+    text: str
+    truncated: bool
+    text_length: int
+
+    @property
+    def id(self) -> str | int:
+        return self.record["id"]
+
+
+def now_iso() -> str:
+    """UTC timestamp in ISO 8601 with milliseconds and a Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
+    """Decode and check one input message, or raise `InvalidFeedback` with the reason."""
+    if not value:
+        raise InvalidFeedback(Reason.EMPTY_MESSAGE, "the message has no value")
+    try:
+        decoded = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidFeedback(
+            Reason.INVALID_UTF8,
+            f"not UTF-8: {exc.reason} at byte {exc.start}",
+            "UnicodeDecodeError",
+        ) from None
+    try:
+        record = orjson.loads(decoded)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidFeedback(Reason.INVALID_JSON, f"not JSON: {exc}", "JSONDecodeError") from None
+    if not isinstance(record, dict):
+        kind = type(record).__name__
+        raise InvalidFeedback(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
+
+    record_id = record.get("id")
+    if "id" not in record or record_id is None:
+        raise InvalidFeedback(Reason.MISSING_ID, "the object has no 'id'")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        kind = type(record_id).__name__
+        raise InvalidFeedback(Reason.INVALID_ID, f"'id' must be a string or an integer, got {kind}")
+    if isinstance(record_id, str) and not 0 < len(record_id) <= MAX_ID_CHARS:
+        raise InvalidFeedback(
+            Reason.INVALID_ID, f"'id' must have 1 to {MAX_ID_CHARS} characters", record_id=None
+        )
+
+    text = record.get("text")
+    if "text" not in record or text is None:
+        raise InvalidFeedback(Reason.MISSING_TEXT, "the object has no 'text'", record_id=record_id)
+    if not isinstance(text, str):
+        kind = type(text).__name__
+        raise InvalidFeedback(
+            Reason.INVALID_TEXT, f"'text' must be a string, got {kind}", record_id=record_id
+        )
+    if not text.strip():
+        raise InvalidFeedback(
+            Reason.EMPTY_TEXT, "'text' is empty or only whitespace", record_id=record_id
+        )
+    reserved = RESERVED_FIELDS.intersection(record)
+    if reserved:
+        names = ", ".join(sorted(reserved))
+        raise InvalidFeedback(
+            Reason.RESERVED_FIELD,
+            f"field(s) {names} are written by the enrichment and may not be sent",
+            record_id=record_id,
+        )
+
+    truncated = len(text) > max_text_chars
+    return Feedback(
+        record=record,
+        text=text[:max_text_chars] if truncated else text,
+        truncated=truncated,
+        text_length=len(text),
+    )
+
+
+def enriched_record(
+    feedback: Feedback, enrichment: dict[str, Any], model_version: str, source: Source
+) -> dict[str, Any]:
+    """The output record: the input's fields, the analysed text and the enrichment."""
+    return {
+        **feedback.record,
+        "text": feedback.text,
+        "sentiment": enrichment["sentiment"],
+        "entities": enrichment["entities"],
+        "model_version": model_version,
+        "processed_at": now_iso(),
+        "truncated": feedback.truncated,
+        "text_length": feedback.text_length,
+        "source": source.to_dict(),
+    }
+
+
+def dead_letter(
+    value: bytes | None,
+    key: bytes | None,
+    source: Source,
+    *,
+    reason: Reason,
+    error: str,
+    detail: str,
+    max_payload_bytes: int,
+    record_id: Any = None,
+) -> dict[str, Any]:
+    """The DLQ record for a message that could not be enriched."""
+    payload = payload_b64 = None
+    size = len(value) if value else 0
+    kept = value[:max_payload_bytes] if value else b""
+    if value is not None:
+        try:
+            payload = kept.decode("utf-8")
+        except UnicodeDecodeError:
+            # A cut can split a character: keep the bytes exactly, in base64.
+            payload_b64 = base64.b64encode(kept).decode("ascii")
+    letter: dict[str, Any] = {
+        "reason": str(reason),
+        "error": error,
+        "detail": detail,
+        "payload": payload,
+        "payload_base64": payload_b64,
+        "payload_bytes": size,
+        "payload_truncated": size > len(kept),
+        "key": _key_text(key),
+        "source": source.to_dict(),
+        "failed_at": now_iso(),
+    }
+    if record_id is not None:
+        letter["id"] = record_id
+    return letter
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(key).decode("ascii")
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """Serialise a record for Kafka (orjson: compact UTF-8 JSON)."""
+    return orjson.dumps(record)
+
+
+def record_key(record_id: str | int) -> bytes:
+    """The Kafka key of an enriched record: its id as UTF-8."""
+    return str(record_id).encode("utf-8")
+
+
+# --- Schema validators (used by tests and by `feedback enrich --validate`) -----------------
+
+
+@cache
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        resource = Resource.from_contents(schema)
+        resources += [(schema["$id"], resource), (path.name, resource)]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """A JSON Schema validator for `feedback`, `enriched` or `dead_letter`."""
+    schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(
+        schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )

@@ -1,0 +1,149 @@
+"""The processing function: raw Kafka messages in, records to publish out.
+
+Plain Python, no Kafka client and no event loop: the worker calls `process_batch` in a
+thread for every batch it takes from the stream, `feedback enrich` calls it for every
+chunk of a file, and tests call it directly. Every message yields exactly one outcome:
+an enriched record for the output topic or a dead letter with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stream.contracts import (
+    Feedback,
+    InvalidFeedback,
+    Reason,
+    Source,
+    dead_letter,
+    dumps,
+    enriched_record,
+    parse_feedback,
+    record_key,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Enricher(Protocol):
+    """What `nlp.load_enricher` returns: texts in, enrichments out, model version attached."""
+
+    version: str
+
+    def enrich(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed Kafka message, as bytes."""
+
+    key: bytes | None
+    value: bytes | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to publish for one message: to the output topic, or to the dead-letter topic."""
+
+    dead: bool
+    key: bytes | None
+    value: bytes
+    reason: Reason | None = None
+    record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The size rules of `Settings`, in the form the processing needs."""
+
+    max_text_chars: int = 5000
+    max_record_bytes: int = 900_000
+    dlq_payload_bytes: int = 65_536
+
+
+def process_batch(messages: Sequence[Message], enricher: Enricher, limits: Limits) -> list[Outcome]:
+    """Enrich a batch; one outcome per message, in the same order."""
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    valid: list[tuple[int, Feedback]] = []
+    for i, message in enumerate(messages):
+        try:
+            valid.append((i, parse_feedback(message.value, max_text_chars=limits.max_text_chars)))
+        except InvalidFeedback as exc:
+            outcomes[i] = _dead(
+                message, limits, exc.reason, exc.error, exc.detail, record_id=exc.record_id
+            )
+
+    for (i, feedback), enrichment in zip(valid, _enrich(enricher, valid, messages), strict=True):
+        message = messages[i]
+        if isinstance(enrichment, Exception):
+            outcomes[i] = _dead(
+                message,
+                limits,
+                Reason.PROCESSING_ERROR,
+                type(enrichment).__name__,
+                f"the model failed on this text: {enrichment}",
+                record_id=feedback.id,
+            )
+            continue
+        record = enriched_record(feedback, enrichment, enricher.version, message.source)
+        value = dumps(record)
+        if len(value) > limits.max_record_bytes:
+            outcomes[i] = _dead(
+                message,
+                limits,
+                Reason.RECORD_TOO_LARGE,
+                "RecordTooLarge",
+                f"the enriched record has {len(value)} bytes, more than MAX_RECORD_BYTES="
+                f"{limits.max_record_bytes}",
+                record_id=feedback.id,
+            )
+            continue
+        outcomes[i] = Outcome(False, record_key(feedback.id), value, record=record)
+    return outcomes  # type: ignore[return-value]
+
+
+def _enrich(
+    enricher: Enricher, valid: list[tuple[int, Feedback]], messages: Sequence[Message]
+) -> list[dict[str, Any] | Exception]:
+    """Enrich the batch in one call; if that fails, one by one to isolate the culprit."""
+    if not valid:
+        return []
+    texts = [feedback.text for _, feedback in valid]
+    try:
+        return [e.to_dict() for e in enricher.enrich(texts)]
+    except Exception:
+        log.exception("batch of %d failed in the model; retrying one by one", len(texts))
+    results: list[dict[str, Any] | Exception] = []
+    for (i, _), text in zip(valid, texts, strict=True):
+        try:
+            results.append(enricher.enrich([text])[0].to_dict())
+        except Exception as exc:
+            log.error("model failed on %s: %r", messages[i].source, exc)
+            results.append(exc)
+    return results
+
+
+def _dead(
+    message: Message,
+    limits: Limits,
+    reason: Reason,
+    error: str,
+    detail: str,
+    *,
+    record_id: Any = None,
+) -> Outcome:
+    letter = dead_letter(
+        message.value,
+        message.key,
+        message.source,
+        reason=reason,
+        error=error,
+        detail=detail,
+        max_payload_bytes=limits.dlq_payload_bytes,
+        record_id=record_id,
+    )
+    return Outcome(True, message.key, dumps(letter), reason=reason, record=letter)

@@ -1,0 +1,117 @@
+"""The one settings object, read from the environment (and an optional `.env` file).
+
+Nothing else in the project reads `os.environ` for configuration: the CLI builds a
+`Settings` and passes it down. Every field has a default that works on a laptop with
+the local broker (`feedback broker start`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "feedback"
+
+
+class Settings(BaseSettings):
+    """Configuration of the worker, the offline enricher and the demo."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # --- Kafka connection -------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+
+    # --- Topics ------------------------------------------------------------------------
+    input_topic: str = Field("feedback", description="Raw feedback (JSON objects).")
+    output_topic: str = Field("feedback.enriched", description="Enriched records.")
+    dlq_topic: str = Field("feedback.dlq", description="Dead letters: bad input with the reason.")
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions used when the worker creates missing topics."
+    )
+    topic_replication: int = Field(
+        1, ge=1, description="Replication factor used when the worker creates missing topics."
+    )
+
+    # --- Worker ------------------------------------------------------------------------
+    app_id: str = Field(
+        "feedback-enricher", description="Faust app id, which is also the consumer group."
+    )
+    batch_max: int = Field(256, ge=1, description="Most messages per batch (`stream.take`).")
+    batch_within_s: float = Field(
+        0.05, gt=0, description="Longest wait to fill a batch, in seconds."
+    )
+    max_text_chars: int = Field(
+        5000, ge=1, description="Longer texts are truncated to this and flagged `truncated`."
+    )
+    max_record_bytes: int = Field(
+        900_000, ge=1024, description="Largest enriched record; bigger ones go to the DLQ."
+    )
+    dlq_payload_bytes: int = Field(
+        65_536, ge=0, description="At most this much of a bad message is copied to the DLQ."
+    )
+    torch_threads: int = Field(1, ge=1, description="Threads torch and spaCy may use.")
+    uncertain_below: float = Field(
+        0.5, ge=0, le=1, description="Sentiment below this confidence is flagged `uncertain`."
+    )
+    web_port: int = Field(6066, description="Port of the worker's web server (Faust's WEB_PORT).")
+    web_bind: str = Field("127.0.0.1", description="Address the web server binds to.")
+    log_level: str = Field("info", description="debug, info, warning or error.")
+
+    # --- Models ------------------------------------------------------------------------
+    feedback_home: Path = Field(
+        default_factory=_default_home,
+        description="Cache for Kafka jars, broker state and (by default) models.",
+    )
+    model_store: Path | None = Field(
+        None, description="Directory of versioned models (default: FEEDBACK_HOME/models)."
+    )
+    model_version: str | None = Field(
+        None,
+        description="Pin the worker to this model version (default: the latest in the store).",
+        validation_alias=AliasChoices("model_version", "feedback_model_version"),
+    )
+
+    @property
+    def model_dir(self) -> Path:
+        """The model store actually used."""
+        return self.model_store or self.feedback_home / "models"
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Security options in aiokafka's keyword names (empty for PLAINTEXT)."""
+        options: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+            options["ssl_context"] = create_ssl_context(cafile=cafile)
+        return options
+
+    def masked(self) -> dict[str, object]:
+        """The effective configuration as plain values, secrets masked."""
+        values = self.model_dump(mode="json")
+        values["model_store"] = str(self.model_dir)
+        if self.kafka_sasl_password is not None:
+            values["kafka_sasl_password"] = "********"
+        return values
