@@ -1,0 +1,49 @@
+"""The Faust agent without a broker (Faust's test_context)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from stream.app import create_app
+from stream.settings import Settings
+from tests.fakes import KeywordEnricher
+
+
+async def test_agent_takes_batches_and_publishes_output_and_dead_letters(tmp_path) -> None:
+    enricher = KeywordEnricher()
+    settings = Settings(feedback_home=tmp_path, batch_max=10, batch_within_s=0.2)
+    app = create_app(settings, enricher)
+    app.finalize()
+    app.conf.store = "memory://"
+    agent = app.agents["enrich"]
+    sent: list[tuple[str, bytes]] = []
+
+    async def capture(topic, key=None, value=None, **kwargs):
+        sent.append((topic.get_topic_name(), value))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    job = app.enrich_job
+    job.output.send = lambda **kw: capture(job.output, **kw)
+    job.dlq.send = lambda **kw: capture(job.dlq, **kw)
+
+    async with agent.test_context() as ctx:
+        values = [orjson.dumps({"id": i, "text": "good" if i % 2 else "bad"}) for i in range(25)]
+        values.append(b"not json")
+        for value in values:
+            await ctx.put(value=value, wait=False)
+        for _ in range(100):
+            if len(sent) == len(values):
+                break
+            await asyncio.sleep(0.05)
+
+    assert len(sent) == len(values)
+    outputs = [orjson.loads(v) for t, v in sent if t == "feedback.enriched"]
+    dead = [orjson.loads(v) for t, v in sent if t == "feedback.dlq"]
+    assert sorted(r["id"] for r in outputs) == list(range(25))
+    assert [d["reason"] for d in dead] == ["invalid_json"]
+    assert max(enricher.calls) > 1, "the agent should take batches, not single messages"
+    assert all(n <= 10 for n in enricher.calls)
