@@ -12,11 +12,127 @@ import logging
 import sys
 from pathlib import Path
 
-from stream.settings import Settings
+from stream.settings import Settings, settings_table
 
 
 def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
-    """`feedback broker start|stop|status|run`: the local Kafka broker (stream/broker.py)."""
+    """`feedback broker start|stop|status|run|fetch`: the local Kafka broker (stream/broker.py)."""
+    from collections.abc import Callable
+
+    Handler = Callable[[argparse.Namespace], int]
+
+    def handler(action: Handler) -> Handler:
+        """Wrap an action: set up logging; report broker errors as a message and exit code 1."""
+
+        def wrapped(args: argparse.Namespace) -> int:
+            import logging
+
+            from stream.broker import BrokerError
+
+            if not logging.getLogger().handlers:
+                logging.basicConfig(level=logging.INFO, format="%(message)s")
+            try:
+                return action(args)
+            except (BrokerError, ValueError) as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+
+        return wrapped
+
+    def broker_options(args: argparse.Namespace) -> dict:
+        from stream import broker
+
+        return {
+            "version": args.version or broker.DEFAULT_VERSION,
+            "sasl_port": args.sasl_port,
+            "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
+        }
+
+    @handler
+    def start(args: argparse.Namespace) -> int:
+        from stream import broker
+
+        print(broker.start(args.port, **broker_options(args)).bootstrap)
+        return 0
+
+    @handler
+    def run(args: argparse.Namespace) -> int:
+        from stream import broker
+
+        return broker.run(args.port, **broker_options(args))
+
+    @handler
+    def stop(args: argparse.Namespace) -> int:
+        from stream import broker
+
+        print("stopped" if broker.stop(args.port) else "not running")
+        return 0
+
+    @handler
+    def status(args: argparse.Namespace) -> int:
+        from stream import broker
+
+        current = broker.status(args.port)
+        print(f"running: {'yes' if current.running else 'no'}")
+        print(f"pid: {current.pid or '-'}")
+        print(f"version: {current.version or '-'}")
+        print(f"bootstrap: {current.bootstrap}")
+        print(f"data_dir: {current.data_dir}")
+        print(f"log_file: {current.log_file}")
+        return 0 if current.running else 1
+
+    @handler
+    def fetch(args: argparse.Namespace) -> int:
+        from stream import broker
+
+        print(broker.ensure_kafka(args.version or broker.DEFAULT_VERSION))
+        return 0
+
+    def sasl_user(text: str) -> tuple[str, str]:
+        name, sep, password = text.partition(":")
+        if not (name and sep and password):
+            raise argparse.ArgumentTypeError("expected NAME:PASSWORD")  # never echo the password
+        return name, password
+
+    def add_port(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
+
+    def add_version(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--version", help="Kafka version (default 4.1.1; tested: 4.1.1, 3.9.1)")
+
+    broker_parser = sub.add_parser(
+        "broker",
+        help="a local single-node Kafka broker (KRaft, no Docker; needs java and mvn)",
+        description="A local Kafka broker on 127.0.0.1. Its state lives in "
+        "$FEEDBACK_HOME/broker/<port> (FEEDBACK_HOME defaults to ~/.cache/feedback).",
+    )
+    actions = broker_parser.add_subparsers(dest="broker_command", required=True, metavar="ACTION")
+    for name, action, help_text in (
+        ("start", start, "start it in the background (no-op if running); prints the bootstrap"),
+        ("run", run, "run it in the foreground, streaming its log; Ctrl-C stops it"),
+    ):
+        parser = actions.add_parser(name, help=help_text)
+        add_port(parser)
+        add_version(parser)
+        parser.add_argument("--sasl-port", type=int, help="also listen with SASL_PLAINTEXT here")
+        parser.add_argument(
+            "--sasl-user",
+            type=sasl_user,
+            action="append",
+            metavar="NAME:PASSWORD",
+            help="a SASL user (SCRAM-SHA-512 and PLAIN); repeat for more",
+        )
+        parser.set_defaults(handler=action)
+    for name, action, help_text in (
+        ("stop", stop, "stop it (SIGTERM, then SIGKILL)"),
+        ("status", status, "show its state; exit 0 if running, else 1"),
+    ):
+        parser = actions.add_parser(name, help=help_text)
+        add_port(parser)
+        parser.set_defaults(handler=action)
+    parser = actions.add_parser("fetch", help="download the broker's jars (for CI caching)")
+    add_version(parser)
+    parser.set_defaults(handler=fetch)
 
 
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +160,9 @@ def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     enrich.set_defaults(handler=_enrich)
 
     config = sub.add_parser("config", help="print the effective configuration, secrets masked")
+    config.add_argument(
+        "--markdown", action="store_true", help="print the table of all settings for the README"
+    )
     config.set_defaults(handler=_config)
 
 
@@ -122,6 +241,9 @@ def _enrich(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(settings_table())
+        return 0
     for name, value in Settings().masked().items():
         print(f"{name.upper():<28} {value}")
     return 0

@@ -115,3 +115,15 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password is not None:
             values["kafka_sasl_password"] = "********"
         return values
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = "~/.cache/feedback" if name == "feedback_home" else "(computed)"
+        else:
+            default = "" if field.default is None else str(field.default)
+        rows.append(f"| `{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)

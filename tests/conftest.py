@@ -1,0 +1,226 @@
+"""Shared fixtures: the real Kafka broker, the default model, topics and worker processes.
+
+The broker is never mocked. `KAFKA_BOOTSTRAP_SERVERS` names it (`.ci/run` starts the local
+one); without it, a Kafka container is started when a Docker engine answers; else the
+Kafka tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+
+from stream.kafka import consumer, ensure_topics, producer
+from stream.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """host:port of a real Kafka broker."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if not _docker_answers():
+        pytest.skip(
+            "no Kafka: set KAFKA_BOOTSTRAP_SERVERS (e.g. after `feedback broker start`) "
+            "or run a Docker engine for testcontainers"
+        )
+    kafka = pytest.importorskip("testcontainers.kafka", reason="testcontainers is not installed")
+    with kafka.KafkaContainer().with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@pytest.fixture(scope="session")
+def model_store() -> Path:
+    """The store holding the default model (trained once, then cached)."""
+    from nlp import ensure_default_model
+
+    store = Settings().model_dir
+    ensure_default_model(store)
+    return store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Topics:
+    """Fresh topic names (and consumer group) for one test."""
+
+    def __init__(self, bootstrap: str, partitions: int) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.input = f"test-{run}.feedback"
+        self.output = f"test-{run}.enriched"
+        self.dlq = f"test-{run}.dlq"
+        self.app_id = f"test-{run}"
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings(
+            kafka_bootstrap_servers=self.bootstrap,
+            input_topic=self.input,
+            output_topic=self.output,
+            dlq_topic=self.dlq,
+            app_id=self.app_id,
+            topic_partitions=self.partitions,
+            **overrides,
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "INPUT_TOPIC": self.input,
+            "OUTPUT_TOPIC": self.output,
+            "DLQ_TOPIC": self.dlq,
+            "APP_ID": self.app_id,
+            "TOPIC_PARTITIONS": str(self.partitions),
+        }
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Topics:
+    made = Topics(kafka_bootstrap, partitions=2)
+    settings = made.settings()
+    asyncio.run(ensure_topics(settings, [made.input, made.output, made.dlq]))
+    return made
+
+
+class Worker:
+    """`feedback worker` as a real process, with its log kept for the test report."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        env = {**os.environ, **self.env, "WEB_PORT": str(free_port())}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        """kill -9: no goodbye, no commit."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait: a graceful shutdown."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(30)
+        return self.proc.returncode
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def workers(model_store: Path, topics: Topics, tmp_path: Path) -> Iterator[list[Worker]]:
+    """Call `start_worker(workers, topics)`; every worker is stopped after the test."""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        if worker.alive:
+            worker.stop()
+
+
+def start_worker(workers: list[Worker], topics: Topics, tmp_path: Path, **env: str) -> Worker:
+    worker = Worker({**topics.env(), **env}, tmp_path / f"worker-{len(workers)}.log").start()
+    workers.append(worker)
+    return worker
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes], *, pace_s: float = 0) -> None:
+    """Send raw values (keyless, spread over partitions) and wait for the broker's ack."""
+    prod = producer(Settings(kafka_bootstrap_servers=bootstrap), linger_ms=5)
+    await prod.start()
+    try:
+        for value in values:
+            await prod.send(topic, value)
+            if pace_s:
+                await asyncio.sleep(pace_s)
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def collect(
+    topics: Topics, expected_sources: int, *, timeout_s: float = 240, workers: list[Worker] = ()
+) -> tuple[list[dict], list[dict]]:
+    """Read the output and DLQ topics until `expected_sources` distinct inputs are covered."""
+    cons = consumer(Settings(kafka_bootstrap_servers=topics.bootstrap), topics.output, topics.dlq)
+    await cons.start()
+    outputs: list[dict] = []
+    dead: list[dict] = []
+    covered: set[tuple[int, int]] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(covered) < expected_sources and time.monotonic() < deadline:
+            for tp, records in (await cons.getmany(timeout_ms=500)).items():
+                for rec in records:
+                    record = orjson.loads(rec.value)
+                    (dead if tp.topic == topics.dlq else outputs).append(record)
+                    covered.add((record["source"]["partition"], record["source"]["offset"]))
+    finally:
+        await cons.stop()
+    return outputs, dead
+
+
+async def input_offsets(topics: Topics) -> set[tuple[int, int]]:
+    """Every (partition, offset) present in the input topic."""
+    cons = consumer(Settings(kafka_bootstrap_servers=topics.bootstrap))
+    await cons.start()
+    try:
+        await cons.topics()  # fetches the metadata of every topic
+        partitions = cons.partitions_for_topic(topics.input) or set()
+        tps = [TopicPartition(topics.input, p) for p in partitions]
+        starts = await cons.beginning_offsets(tps)
+        ends = await cons.end_offsets(tps)
+        return {(tp.partition, o) for tp in tps for o in range(starts[tp], ends[tp])}
+    finally:
+        await cons.stop()
