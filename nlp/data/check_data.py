@@ -101,20 +101,23 @@ def check_file(path, errors):
             extra = set(rec) - set(REQUIRED)
             if extra:
                 errors.append("%s: unexpected fields %s" % (where, ", ".join(sorted(extra))))
+            text = rec.get("text")
+            if isinstance(text, str):
+                # Register the text even when other fields are broken, so
+                # duplicate detection still sees it.
+                if not text.strip():
+                    errors.append("%s: empty text" % where)
+                key = norm(text)
+                if key in texts:
+                    errors.append("%s: duplicate text (first seen on line %d)" % (where, texts[key]))
+                else:
+                    texts[key] = lineno
             if bad:
                 continue
-            text = rec["text"]
-            if not text.strip():
-                errors.append("%s: empty text" % where)
             if rec["sentiment"] not in SENTIMENTS:
                 errors.append("%s: sentiment %r not in %s" % (where, rec["sentiment"], SENTIMENTS))
             else:
                 sentiments[rec["sentiment"]] += 1
-            key = norm(text)
-            if key in texts:
-                errors.append("%s: duplicate text (first seen on line %d)" % (where, texts[key]))
-            else:
-                texts[key] = lineno
             spans = check_entities(text, rec["entities"], where, errors)
             if spans:
                 with_ents += 1
