@@ -43,6 +43,8 @@ class EnrichJob:
 
 def create_app(settings: Settings, enricher: Enricher) -> faust.App:
     """Build the worker's Faust app for these settings and this loaded model."""
+    datadir = settings.feedback_home / "worker" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=[
@@ -58,7 +60,7 @@ def create_app(settings: Settings, enricher: Enricher) -> faust.App:
         web_bind=settings.web_bind,
         web_host=settings.web_bind,
         producer_acks=-1,
-        datadir=str(settings.feedback_home / "worker" / settings.app_id),
+        datadir=str(datadir),
     )
     source = app.topic(settings.input_topic)
     job = EnrichJob(
