@@ -15,11 +15,16 @@ Layout under the feedback home (`home` argument, else `$FEEDBACK_HOME`, else
         broker.json              the last start: version, controller port, SASL port
         broker.pid               pid of the running broker
         broker.log               its output (the previous run's in broker.log.1)
+        .lock                    serializes start/stop across processes
 
 Jar cache: `ensure_kafka` reuses jars found under the given home or, failing
 that, under the default home, and only downloads (into the given home) when
 neither has them. So a throwaway home (tests) keeps its state apart but shares
 the jars of the default cache.
+
+SASL passwords are written only to server.properties and (as a hash) format.json,
+both mode 0600; they are on the command line of Kafka's StorageTool for the second
+it takes to format the data dir (where SCRAM credentials are created).
 """
 
 from __future__ import annotations
@@ -51,15 +56,10 @@ HOST = "127.0.0.1"
 JVM_OPTIONS = ("-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "PLAIN")
 
-# Logging bindings added to kafka_2.13's own runtime dependencies, per major version:
+# The slf4j binding added to kafka_2.13's runtime dependencies (its POM names none):
 # Kafka 4 logs through log4j2, Kafka 3 through reload4j (log4j 1.x).
 _EXTRA_DEPENDENCIES = {
-    4: (
-        ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3"),
-        ("org.slf4j", "slf4j-api", "1.7.36"),
-        ("org.apache.logging.log4j", "log4j-1.2-api", "2.24.3"),
-        ("com.fasterxml.jackson.dataformat", "jackson-dataformat-yaml", "2.19.2"),
-    ),
+    4: (("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3"),),
     3: (
         ("org.slf4j", "slf4j-reload4j", "1.7.36"),
         ("ch.qos.reload4j", "reload4j", "1.2.25"),
@@ -80,6 +80,12 @@ log4j.appender.out=org.apache.log4j.ConsoleAppender
 log4j.appender.out.layout=org.apache.log4j.PatternLayout
 log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
+# Security protocol of each listener (the listener names are ours).
+_PROTOCOLS = {
+    "PLAINTEXT": "PLAINTEXT",
+    "CONTROLLER": "PLAINTEXT",
+    "SASL_PLAINTEXT": "SASL_PLAINTEXT",
+}
 _SASL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _SASL_PASSWORD = re.compile(r'[^\s",=\[\]\\]+')
 
@@ -113,8 +119,12 @@ def default_home() -> Path:
 
 
 def ensure_kafka(version: str = DEFAULT_VERSION, home: Path | None = None) -> Path:
-    """Return the directory holding Kafka `version`'s jars, resolving them with Maven if needed."""
+    """The dir of Kafka `version`'s jars: cached (see the module doc), else resolved by Maven."""
     major = _major(version)
+    if version not in SUPPORTED_VERSIONS:
+        log.warning(
+            "Kafka %s is untested here (tested: %s)", version, ", ".join(SUPPORTED_VERSIONS)
+        )
     _java()
     home = Path(home) if home else default_home()
     for root in dict.fromkeys((home, default_home())):
@@ -128,10 +138,6 @@ def _major(version: str) -> int:
     match = re.fullmatch(r"(\d+)\.\d+\.\d+", version)
     if not match or int(match[1]) not in _EXTRA_DEPENDENCIES:
         raise ValueError(f"unsupported Kafka version {version!r}: use one of {SUPPORTED_VERSIONS}")
-    if version not in SUPPORTED_VERSIONS:
-        log.warning(
-            "Kafka %s is untested here (tested: %s)", version, ", ".join(SUPPORTED_VERSIONS)
-        )
     return int(match[1])
 
 
@@ -223,12 +229,11 @@ def start(
     with state.locked():
         current = state.status()
         if current.running:
-            log.info(
-                "broker already running on %s (pid %s, Kafka %s)",
-                current.bootstrap,
-                current.pid,
-                current.version,
-            )
+            log.info("broker already running on %s (pid %s)", current.bootstrap, current.pid)
+            if current.version != version:
+                log.warning(
+                    "it runs Kafka %s, not %s: stop it first to switch", current.version, version
+                )
             return current
         libs = ensure_kafka(version, state.home)
         ports = {"PLAINTEXT": port, "CONTROLLER": _controller_port(state)}
@@ -468,9 +473,7 @@ def _server_properties(
             f"{name}://{HOST}:{port}" for name, port in clients.items()
         ),
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": ",".join(
-            f"{name}:{'PLAINTEXT' if name == 'CONTROLLER' else name}" for name in ports
-        ),
+        "listener.security.protocol.map": ",".join(f"{name}:{_PROTOCOLS[name]}" for name in ports),
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(state.data_dir),
         "auto.create.topics.enable": "true",
