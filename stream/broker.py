@@ -225,7 +225,7 @@ def start(
     """
     _check_sasl(sasl_port, sasl_users)
     major = _major(version)
-    state = _State(Path(home) if home else default_home(), port)
+    state = _State.of(home, port)
     with state.locked():
         current = state.status()
         if current.running:
@@ -264,7 +264,7 @@ def start(
 
 def stop(port: int = 9092, *, home: Path | None = None, timeout_s: float = 30) -> bool:
     """Stop the broker on `port` (SIGTERM, SIGKILL after `timeout_s`); True if it was running."""
-    state = _State(Path(home) if home else default_home(), port)
+    state = _State.of(home, port)
     with state.locked():
         pid = state.running_pid()
         if pid is None:
@@ -284,7 +284,7 @@ def stop(port: int = 9092, *, home: Path | None = None, timeout_s: float = 30) -
 
 def status(port: int = 9092, *, home: Path | None = None) -> BrokerStatus:
     """The state of the broker on `port`, from its pid file."""
-    return _State(Path(home) if home else default_home(), port).status()
+    return _State.of(home, port).status()
 
 
 def run(
@@ -317,7 +317,7 @@ def run(
             sasl_users=sasl_users,
             extra_properties=extra_properties,
         )
-        return _follow(_State(Path(home) if home else default_home(), port), started.pid or 0)
+        return _follow(_State.of(home, port), started.pid or 0)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -353,6 +353,10 @@ class _State:
         self.info = self.dir / "broker.json"
         self.pid_file = self.dir / "broker.pid"
         self.log_file = self.dir / "broker.log"
+
+    @classmethod
+    def of(cls, home: Path | str | None, port: int) -> _State:
+        return cls(Path(home) if home else default_home(), port)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
