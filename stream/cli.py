@@ -249,6 +249,10 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
+    """`feedback bench`: end-to-end throughput and latency on real Kafka (stream/bench/)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feedback",
@@ -258,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_commands(sub)
     _add_broker_commands(sub)
     _add_model_commands(sub)
+    _add_bench_commands(sub)
     return parser
 
 
