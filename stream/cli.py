@@ -201,10 +201,15 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from stream.app import create_app
-    from stream.kafka import ensure_topics
+    from stream.kafka import KafkaAuthError, check_connection, ensure_topics
 
     settings = Settings()
     _logging(settings)
+    try:
+        asyncio.run(check_connection(settings))
+    except KafkaAuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     enricher = _load_enricher(settings)
     topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
     asyncio.run(ensure_topics(settings, topics))

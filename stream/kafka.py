@@ -12,7 +12,8 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed, TopicAlreadyExistsError
 
 from stream.settings import Settings
 
@@ -39,6 +40,38 @@ def consumer(settings: Settings, *topics: str, **options: object) -> AIOKafkaCon
         **settings.kafka_client_options(),
         **options,
     )
+
+
+class KafkaAuthError(RuntimeError):
+    """The brokers refused our credentials: retrying will not help."""
+
+
+async def check_connection(settings: Settings, *, timeout_s: float = 60) -> None:
+    """Wait until a broker answers; fail at once, clearly, if it rejects the credentials."""
+    options = settings.kafka_client_options()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+    while True:
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            try:
+                conn = await create_conn(host, int(port), request_timeout_ms=10_000, **options)
+            except SaslAuthenticationFailed as exc:
+                raise KafkaAuthError(
+                    f"Kafka at {server} rejected the credentials of user "
+                    f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): {exc}. "
+                    "Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM."
+                ) from None
+            except (TimeoutError, OSError, KafkaConnectionError) as exc:
+                log.warning("Kafka at %s is not reachable yet: %r", server, exc)
+                continue
+            conn.close()
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise KafkaConnectionError(
+                f"no Kafka broker answered at {settings.kafka_bootstrap_servers}"
+            )
+        await asyncio.sleep(1)
 
 
 async def ensure_topics(settings: Settings, topics: list[str], *, timeout_s: float = 60) -> None:

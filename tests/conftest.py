@@ -123,6 +123,7 @@ class Worker:
 
     def start(self) -> Worker:
         env = {**os.environ, **self.env, "WEB_PORT": str(free_port())}
+        self.env_used = env
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream.cli", "worker"],
             env=env,
@@ -175,9 +176,16 @@ def start_worker(workers: list[Worker], topics: Topics, tmp_path: Path, **env: s
     return worker
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes], *, pace_s: float = 0) -> None:
+async def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[bytes],
+    *,
+    pace_s: float = 0,
+    settings: Settings | None = None,
+) -> None:
     """Send raw values (keyless, spread over partitions) and wait for the broker's ack."""
-    prod = producer(Settings(kafka_bootstrap_servers=bootstrap), linger_ms=5)
+    prod = producer(settings or Settings(kafka_bootstrap_servers=bootstrap), linger_ms=5)
     await prod.start()
     try:
         for value in values:
@@ -190,10 +198,14 @@ async def produce(bootstrap: str, topic: str, values: list[bytes], *, pace_s: fl
 
 
 async def collect(
-    topics: Topics, expected_sources: int, *, timeout_s: float = 240, workers: list[Worker] = ()
+    topics: Topics,
+    expected_sources: int,
+    *,
+    timeout_s: float = 240,
+    settings: Settings | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Read the output and DLQ topics until `expected_sources` distinct inputs are covered."""
-    cons = consumer(Settings(kafka_bootstrap_servers=topics.bootstrap), topics.output, topics.dlq)
+    cons = consumer(settings or topics.settings(), topics.output, topics.dlq)
     await cons.start()
     outputs: list[dict] = []
     dead: list[dict] = []

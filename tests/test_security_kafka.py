@@ -1,0 +1,119 @@
+"""SASL (SCRAM-SHA-512 and PLAIN) against a local broker with a SASL listener; secrets stay
+out of logs; the web port binds to loopback unless configured."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream import broker
+from stream.kafka import KafkaAuthError, check_connection, ensure_topics
+from stream.settings import Settings
+from tests.conftest import ROOT, Topics, collect, free_port, produce, start_worker
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+PASSWORD = "s3cret-Pa55-word"
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory) -> str:
+    home = tmp_path_factory.mktemp("sasl-home")
+    port, sasl_port = free_port(), free_port()
+    broker.start(port, home=home, sasl_port=sasl_port, sasl_users={"alice": PASSWORD})
+    yield f"127.0.0.1:{sasl_port}"
+    broker.stop(port, home=home)
+
+
+def sasl_env(mechanism: str, password: str = PASSWORD) -> dict[str, str]:
+    return {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": mechanism,
+        "KAFKA_SASL_USERNAME": "alice",
+        "KAFKA_SASL_PASSWORD": password,
+    }
+
+
+def sasl_options(mechanism: str, password: str = PASSWORD) -> dict[str, str]:
+    return {
+        "kafka_security_protocol": "SASL_PLAINTEXT",
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_sasl_username": "alice",
+        "kafka_sasl_password": password,
+    }
+
+
+def settings_for(bootstrap: str, mechanism: str, password: str = PASSWORD) -> Settings:
+    return Settings(kafka_bootstrap_servers=bootstrap, **sasl_options(mechanism, password))
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
+def test_worker_round_trip_over_sasl(sasl_broker, mechanism, model_store, tmp_path) -> None:
+    topics = Topics(sasl_broker, partitions=1)
+    secure = topics.settings(**sasl_options(mechanism))
+    asyncio.run(ensure_topics(secure, [topics.input, topics.output, topics.dlq]))
+    workers: list = []
+    try:
+        worker = start_worker(workers, topics, tmp_path, **sasl_env(mechanism))
+        values = [
+            orjson.dumps({"id": i, "text": "Login to the Monzo app fails"}) for i in range(30)
+        ]
+        asyncio.run(produce(sasl_broker, topics.input, values, settings=secure))
+        outputs, dead = asyncio.run(collect(topics, len(values), settings=secure, timeout_s=120))
+        assert worker.alive, worker.log_tail()
+        # The web port is on loopback by default.
+        listening = Path("/proc/net/tcp").read_text()
+        web_port = int(worker.env_used["WEB_PORT"])
+        assert f"0100007F:{web_port:04X}" in listening
+        assert f"00000000:{web_port:04X}" not in listening
+    finally:
+        for w in workers:
+            w.stop()
+    assert len(outputs) == 30 and not dead
+    assert PASSWORD not in worker.log.read_text(errors="replace")
+
+
+def test_wrong_password_fails_fast_with_a_clear_message(sasl_broker) -> None:
+    with pytest.raises(KafkaAuthError, match="rejected the credentials of user 'alice'"):
+        asyncio.run(
+            check_connection(settings_for(sasl_broker, "SCRAM-SHA-512", "wrong"), timeout_s=20)
+        )
+
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": sasl_broker,
+        **sasl_env("SCRAM-SHA-512", "wrong-" + PASSWORD),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "worker"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "rejected the credentials" in output
+    assert PASSWORD not in output
+
+
+def test_config_masks_the_password() -> None:
+    env = {**os.environ, **sasl_env("PLAIN")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "config"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert PASSWORD not in result.stdout
+    assert "KAFKA_SASL_PASSWORD          ********" in result.stdout
+    assert PASSWORD not in repr(settings_for("x:1", "PLAIN"))
