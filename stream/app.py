@@ -18,6 +18,7 @@ import faust
 from faust.types import EventT
 
 from stream.contracts import Source
+from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
 from stream.settings import Settings
 
@@ -40,9 +41,21 @@ class EnrichJob:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
     )
 
+    def swap(self, enricher: Enricher) -> None:
+        """Serve `enricher` from the next batch on (a batch reads the model once, at its start)."""
+        self.enricher = enricher
 
-def create_app(settings: Settings, enricher: Enricher) -> faust.App:
-    """Build the worker's Faust app for these settings and this loaded model."""
+
+def create_app(
+    settings: Settings,
+    enricher: Enricher,
+    load_version: Callable[[str], Enricher] | None = None,
+) -> faust.App:
+    """Build the worker's Faust app for these settings and this loaded model.
+
+    With `load_version`, the worker follows the models topic and swaps in announced
+    versions between batches (unless MODEL_VERSION pins one).
+    """
     datadir = settings.feedback_home / "worker" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -79,6 +92,16 @@ def create_app(settings: Settings, enricher: Enricher) -> faust.App:
     async def enrich(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             await handle_batch(job, events)
+
+    if load_version is not None and settings.model_version is None:
+        follower = ModelFollower(
+            settings, load=load_version, swap=job.swap, current=lambda: job.enricher.version
+        )
+        app.model_follower = follower
+
+        @app.task
+        async def follow_models() -> None:
+            await follower.run()
 
     return app
 

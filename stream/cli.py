@@ -173,18 +173,31 @@ def _logging(settings: Settings) -> None:
     )
 
 
-def _load_enricher(settings: Settings):
-    """The model the settings ask for: the pinned version, else the latest in the store."""
-    from nlp import ensure_default_model, load_enricher
+def _model_loader(settings: Settings):
+    """A function loading (and verifying) one model version with the settings' options."""
+    from nlp import load_enricher
 
-    if settings.model_version is None:
+    def load(version: str | None):
+        return load_enricher(
+            settings.model_dir,
+            version,
+            uncertain_below=settings.uncertain_below,
+            torch_threads=settings.torch_threads,
+        )
+
+    return load
+
+
+def _load_enricher(settings: Settings):
+    """The model the settings ask for: the pinned version, else the promoted one.
+
+    On a store with no model at all, the default model is trained first.
+    """
+    from nlp import ModelStore, ensure_default_model
+
+    if settings.model_version is None and not ModelStore(settings.model_dir).versions():
         ensure_default_model(settings.model_dir)
-    return load_enricher(
-        settings.model_dir,
-        settings.model_version,
-        uncertain_below=settings.uncertain_below,
-        torch_threads=settings.torch_threads,
-    )
+    return _model_loader(settings)(settings.model_version)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -211,9 +224,14 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     enricher = _load_enricher(settings)
-    topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+    topics = [
+        settings.input_topic,
+        settings.output_topic,
+        settings.dlq_topic,
+        settings.models_topic,
+    ]
     asyncio.run(ensure_topics(settings, topics))
-    app = create_app(settings, enricher)
+    app = create_app(settings, enricher, load_version=_model_loader(settings))
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -45,6 +46,7 @@ class Reason(StrEnum):
     RESERVED_FIELD = "reserved_field"
     RECORD_TOO_LARGE = "record_too_large"
     PROCESSING_ERROR = "processing_error"
+    INVALID_LABEL = "invalid_label"
 
 
 class InvalidFeedback(ValueError):
@@ -154,6 +156,71 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
         truncated=truncated,
         text_length=len(text),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A valid human label: the sentiment, the entity spans, or both."""
+
+    id: str | int
+    text: str
+    sentiment: str | None
+    entities: tuple[tuple[int, int, str], ...] | None
+
+    def to_training_record(self) -> dict[str, Any]:
+        """The `{"text", "sentiment", "entities"}` form that nlp training reads."""
+        record: dict[str, Any] = {"id": self.id, "text": self.text, "source": "labels-topic"}
+        if self.sentiment is not None:
+            record["sentiment"] = self.sentiment
+        if self.entities is not None:
+            record["entities"] = [
+                {"start": s, "end": e, "label": lab} for s, e, lab in self.entities
+            ]
+        return record
+
+
+def parse_label(value: bytes | None, *, max_text_chars: int = 5000) -> Label:
+    """Decode and check one label message, or raise `InvalidFeedback` (reason invalid_label)."""
+    try:
+        feedback = parse_feedback(value, max_text_chars=10**9)
+    except InvalidFeedback as exc:
+        if exc.reason != Reason.RESERVED_FIELD:  # labels do carry sentiment / entities
+            raise
+        record = orjson.loads(value)  # type: ignore[arg-type]
+    else:
+        record = feedback.record
+
+    def invalid(detail: str) -> InvalidFeedback:
+        return InvalidFeedback(Reason.INVALID_LABEL, detail, record_id=record.get("id"))
+
+    text = record["text"]
+    if len(text) > max_text_chars:
+        raise invalid(f"'text' is longer than {max_text_chars} characters")
+    sentiment = record.get("sentiment")
+    entities = record.get("entities")
+    if sentiment is None and entities is None:
+        raise invalid("a label needs 'sentiment', 'entities' or both")
+    if sentiment is not None and sentiment not in SENTIMENT_LABELS:
+        raise invalid(f"'sentiment' must be one of {', '.join(SENTIMENT_LABELS)}")
+    spans: list[tuple[int, int, str]] = []
+    if entities is not None:
+        if not isinstance(entities, list):
+            raise invalid("'entities' must be a list")
+        for entity in entities:
+            if not isinstance(entity, dict):
+                raise invalid("each entity must be an object with start, end and label")
+            start, end, label = entity.get("start"), entity.get("end"), entity.get("label")
+            if not (type(start) is int and type(end) is int and 0 <= start < end <= len(text)):
+                raise invalid(f"entity span {start!r}..{end!r} is not inside the text")
+            if not isinstance(label, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", label):
+                raise invalid(f"entity label {label!r} must be upper-case like ORG or PRODUCT")
+            if not text[start:end].strip() or text[start:end] != text[start:end].strip():
+                raise invalid(f"entity span {start}..{end} starts or ends with whitespace")
+            spans.append((start, end, label))
+        spans.sort()
+        if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            raise invalid("entity spans overlap")
+    return Label(record["id"], text, sentiment, tuple(spans) if entities is not None else None)
 
 
 def enriched_record(

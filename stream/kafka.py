@@ -74,8 +74,14 @@ async def check_connection(settings: Settings, *, timeout_s: float = 60) -> None
         await asyncio.sleep(1)
 
 
-async def ensure_topics(settings: Settings, topics: list[str], *, timeout_s: float = 60) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
+async def ensure_topics(
+    settings: Settings, topics: list[str], *, partitions: int | None = None, timeout_s: float = 60
+) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are).
+
+    New topics get `partitions` (default TOPIC_PARTITIONS) and TOPIC_REPLICATION.
+    """
+    partitions = partitions or settings.topic_partitions
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(
@@ -94,13 +100,9 @@ async def ensure_topics(settings: Settings, topics: list[str], *, timeout_s: flo
         existing = set(await admin.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if missing:
-            new = [
-                NewTopic(t, settings.topic_partitions, settings.topic_replication) for t in missing
-            ]
+            new = [NewTopic(t, partitions, settings.topic_replication) for t in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(new)
-            log.info(
-                "created topics %s (%d partitions)", ", ".join(missing), settings.topic_partitions
-            )
+            log.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
     finally:
         await admin.close()

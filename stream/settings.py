@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     input_topic: str = Field("feedback", description="Raw feedback (JSON objects).")
     output_topic: str = Field("feedback.enriched", description="Enriched records.")
     dlq_topic: str = Field("feedback.dlq", description="Dead letters: bad input with the reason.")
+    labels_topic: str = Field("feedback.labels", description="Human labels for retraining.")
+    models_topic: str = Field(
+        "feedback.models", description="Model announcements (promotions, rollbacks)."
+    )
     topic_partitions: int = Field(
         4, ge=1, description="Partitions used when the worker creates missing topics."
     )
@@ -85,6 +89,26 @@ class Settings(BaseSettings):
         None,
         description="Pin the worker to this model version (default: the latest in the store).",
         validation_alias=AliasChoices("model_version", "feedback_model_version"),
+    )
+
+    # --- Trainer -----------------------------------------------------------------------
+    retrain_after_labels: int = Field(
+        50, ge=1, description="Train a candidate once this many new labels have arrived."
+    )
+    retrain_interval_s: float = Field(
+        0, ge=0, description="Also train on new labels every this many seconds (0: off)."
+    )
+    promotion_margin: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="A candidate is promoted unless a target metric is worse by more than this.",
+    )
+    eval_data: Path | None = Field(
+        None, description="Fixed evaluation set (JSONL) for the promotion gate (default: dev set)."
+    )
+    trainer_epochs: int | None = Field(
+        None, ge=1, description="Epochs per retraining (default: the model config's)."
     )
 
     @property
