@@ -8,6 +8,7 @@ Heavy imports (torch, spaCy, Faust) happen inside the handlers so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -159,6 +160,17 @@ def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     enrich.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     enrich.set_defaults(handler=_enrich)
 
+    trainer = sub.add_parser(
+        "trainer", help="run the trainer: learn from the labels topic, promote better models"
+    )
+    trainer.set_defaults(handler=_trainer)
+
+    labels = sub.add_parser("labels", help="labelled feedback for retraining")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True, metavar="COMMAND")
+    labels_import = labels_sub.add_parser("import", help="publish a JSONL file of labels")
+    labels_import.add_argument("file", type=Path, help='JSONL of {"id", "text", "sentiment"?, ...}')
+    labels_import.set_defaults(handler=_labels_import)
+
     config = sub.add_parser("config", help="print the effective configuration, secrets masked")
     config.add_argument(
         "--markdown", action="store_true", help="print the table of all settings for the README"
@@ -261,6 +273,39 @@ def _enrich(args: argparse.Namespace) -> int:
         f"in {summary.seconds:.1f} s: {rate:.0f} lines/s, model {enricher.version} -> {args.output}"
     )
     return 0
+
+
+def _trainer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream.kafka import KafkaAuthError, check_connection
+    from stream.trainer import Trainer
+
+    settings = Settings()
+    _logging(settings)
+    try:
+        asyncio.run(check_connection(settings))
+    except KafkaAuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _load_enricher(settings)  # a store with no model gets the default one first
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Trainer(settings).run())
+    return 0
+
+
+def _labels_import(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream.labels import import_labels
+
+    settings = Settings()
+    logging.basicConfig(level=logging.WARNING)
+    sent, rejected = asyncio.run(import_labels(settings, args.file))
+    for line, detail in rejected:
+        print(f"line {line}: {detail}", file=sys.stderr)
+    print(f"{sent} labels published to {settings.labels_topic}, {len(rejected)} rejected")
+    return 1 if rejected and not sent else 0
 
 
 def _config(args: argparse.Namespace) -> int:
