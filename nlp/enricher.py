@@ -1,0 +1,149 @@
+"""Loading a stored model version and enriching batches of texts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .errors import ModelCorruptError, ModelError, ModelMismatchError
+from .features import FeatureConfig, batch_ids
+from .schema import SENTIMENT_LABELS, Enrichment, Entity, Sentiment
+from .sentiment import SentimentClassifier, load_classifier, pack
+from .store import ModelStore
+
+_TRIM = " \t\r\n\x00\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"
+
+
+class Enricher:
+    """A loaded model version: spaCy pipeline (NER + catalogue) and the sentiment head.
+
+    `enrich` runs one `nlp.pipe` over the batch and one torch forward pass.  Calls
+    are serialised by a lock: use it from one worker thread at a time for speed.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        nlp,
+        classifier: SentimentClassifier,
+        features: FeatureConfig,
+        *,
+        labels: Sequence[str] = SENTIMENT_LABELS,
+        uncertain_below: float = 0.5,
+        max_chars: int = 20_000,
+        batch_size: int = 64,
+        card: dict | None = None,
+    ) -> None:
+        self.version = version
+        self.nlp = nlp
+        self.classifier = classifier.eval()
+        self.features = features
+        self.labels = tuple(labels)
+        self.uncertain_below = uncertain_below
+        self.max_chars = max_chars
+        self.batch_size = batch_size
+        self.card = card or {}
+        self._lock = threading.Lock()
+
+    def enrich(self, texts: Sequence[str]) -> list[Enrichment]:
+        """Sentiment and entities for each text (any string; long ones are truncated)."""
+        if isinstance(texts, str):
+            raise TypeError("enrich() takes a sequence of strings, not a single string")
+        clipped = [self._clip(t) for t in texts]
+        if not clipped:
+            return []
+        with self._lock, torch.inference_mode():
+            docs = list(self.nlp.pipe(clipped, batch_size=self.batch_size))
+            ids = batch_ids(docs, self.features)
+            probs = self.classifier.probabilities(*pack(ids)).tolist()
+        return [
+            Enrichment(self._sentiment(doc, p), self._entities(doc))
+            for doc, p in zip(docs, probs, strict=True)
+        ]
+
+    def _clip(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__}")
+        return text[: self.max_chars]
+
+    def _sentiment(self, doc, probs: list[float]) -> Sentiment:
+        if not doc.text.strip():
+            scores = {label: float(label == "neutral") for label in self.labels}
+            return Sentiment("neutral", scores, uncertain=True)
+        total = sum(probs) or 1.0
+        scores = {label: p / total for label, p in zip(self.labels, probs, strict=True)}
+        label = max(scores, key=scores.__getitem__)
+        return Sentiment(label, scores, uncertain=scores[label] < self.uncertain_below)
+
+    @staticmethod
+    def _entities(doc) -> list[Entity]:
+        out = []
+        for ent in doc.ents:
+            start, end = ent.start_char, ent.end_char
+            text = doc.text
+            while start < end and (text[start] in _TRIM or not text[start].isprintable()):
+                start += 1
+            while end > start and (text[end - 1] in _TRIM or not text[end - 1].isprintable()):
+                end -= 1
+            if end > start:
+                out.append(Entity(text[start:end], ent.label_, start, end))
+        return out
+
+
+def load_enricher(
+    store: str | Path,
+    version: str | None = None,
+    *,
+    uncertain_below: float = 0.5,
+    torch_threads: int | None = None,
+) -> Enricher:
+    """Load a verified model version (default: the promoted one, else the newest).
+
+    Raises a `ModelError` subclass when the store/version is missing, files are
+    corrupt or truncated (sha256 mismatch), or the parts disagree (labels, dims).
+    `torch_threads` sets torch's process-wide intra-op thread count.
+    """
+    import spacy
+
+    from . import pipeline  # noqa: F401  (registers our spaCy factories and filters)
+
+    model_store = ModelStore(store)
+    version = model_store.resolve(version)
+    card = model_store.verify(version)
+    root = model_store.path(version)
+    try:
+        labels = card["sentiment"]["labels"]
+        features = FeatureConfig.from_dict(card["sentiment"]["features"])
+        inference = card.get("inference", {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelMismatchError(f"{version}: model card lacks sentiment settings ({exc})") from exc
+    if list(labels) != list(SENTIMENT_LABELS):
+        raise ModelMismatchError(f"{version}: sentiment labels {labels} != {SENTIMENT_LABELS}")
+    if torch_threads is not None:
+        torch.set_num_threads(max(1, int(torch_threads)))
+    classifier = load_classifier(root / "sentiment.safetensors", labels, features)
+    try:
+        nlp = spacy.load(root / "spacy")
+    except Exception as exc:  # spaCy raises many types (ValueError, OSError, KeyError, ...)
+        raise ModelCorruptError(f"{version}: cannot load the spaCy pipeline: {exc}") from exc
+    expected = card.get("ner", {}).get("labels")
+    if "ner" not in nlp.pipe_names or (
+        expected is not None and sorted(nlp.get_pipe("ner").labels) != sorted(expected)
+    ):
+        raise ModelMismatchError(f"{version}: NER labels differ from the model card")
+    if not 0.0 <= uncertain_below <= 1.0:
+        raise ModelError("uncertain_below must be within [0, 1]")
+    return Enricher(
+        version,
+        nlp,
+        classifier,
+        features,
+        labels=labels,
+        uncertain_below=uncertain_below,
+        max_chars=int(inference.get("max_chars", 20_000)),
+        batch_size=int(inference.get("batch_size", 64)),
+        card=card,
+    )

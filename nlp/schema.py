@@ -1,0 +1,47 @@
+"""The result types returned by `Enricher.enrich`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity; `text == input[start:end]` (character offsets)."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """Sentiment label, calibrated class probabilities (summing to 1) and a low-confidence flag."""
+
+    label: str
+    scores: dict[str, float]
+    uncertain: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "scores": dict(self.scores), "uncertain": self.uncertain}
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """Everything the model says about one text."""
+
+    sentiment: Sentiment
+    entities: list[Entity] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sentiment": self.sentiment.to_dict(),
+            "entities": [e.to_dict() for e in self.entities],
+        }

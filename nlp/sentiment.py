@@ -1,0 +1,246 @@
+"""The sentiment head: a fastText-style `nn.EmbeddingBag` classifier over hashed features."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelCorruptError, ModelMismatchError
+from .features import FeatureConfig
+
+
+class SentimentClassifier(nn.Module):
+    """Mean of hashed feature embeddings -> dropout -> linear -> logits.
+
+    `temperature` (a buffer, fitted after training) divides the logits so that
+    the softmax probabilities are calibrated.
+    """
+
+    def __init__(self, n_buckets: int, dim: int, n_labels: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.embed = nn.EmbeddingBag(n_buckets, dim, mode="mean", sparse=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(dim, n_labels)
+        self.register_buffer("temperature", torch.ones(()))
+        nn.init.normal_(self.embed.weight, std=0.05)
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.embed(ids, offsets)))
+
+    def probabilities(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self(ids, offsets) / self.temperature, dim=-1)
+
+
+def pack(batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flatten a batch of id lists into EmbeddingBag's (ids, offsets) form."""
+    lengths = [len(ids) for ids in batch]
+    offsets = torch.tensor([0, *lengths[:-1]], dtype=torch.long).cumsum(0)
+    flat = torch.tensor([i for ids in batch for i in ids], dtype=torch.long)
+    return flat, offsets
+
+
+@dataclass
+class SentimentData:
+    """Featurised examples: bucket ids, label index and a sample weight."""
+
+    ids: list[list[int]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def extend(self, ids: list[list[int]], labels: list[int], weight: float) -> None:
+        self.ids += ids
+        self.labels += labels
+        self.weights += [weight] * len(labels)
+
+
+@dataclass
+class TrainSettings:
+    dim: int = 64
+    dropout: float = 0.2
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.02
+    patience: int = 3
+    seed: int = 0
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_macro_f1: float
+
+
+def _macro_f1(gold: list[int], pred: list[int], n: int) -> float:
+    f1s = []
+    for c in range(n):
+        tp = sum(g == p == c for g, p in zip(gold, pred, strict=True))
+        fp = sum(p == c and g != c for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == c and p != c for g, p in zip(gold, pred, strict=True))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(f1s) / n
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: SentimentClassifier, ids: list[list[int]], bs: int = 1024
+) -> torch.Tensor:
+    model.eval()
+    out = [model(*pack(ids[i : i + bs])) for i in range(0, len(ids), bs)]
+    return torch.cat(out) if out else torch.zeros((0, model.out.out_features))
+
+
+def evaluate_split(model: SentimentClassifier, data: SentimentData) -> tuple[float, float, float]:
+    """(loss, accuracy, macro-F1) of the uncalibrated model on a split."""
+    logits = predict_logits(model, data.ids)
+    gold = torch.tensor(data.labels)
+    loss = nn.functional.cross_entropy(logits, gold).item()
+    pred = logits.argmax(-1).tolist()
+    acc = sum(p == g for p, g in zip(pred, data.labels, strict=True)) / max(len(pred), 1)
+    return loss, acc, _macro_f1(data.labels, pred, logits.shape[1])
+
+
+def train_classifier(
+    train: SentimentData,
+    val: SentimentData,
+    n_buckets: int,
+    n_labels: int,
+    settings: TrainSettings,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[SentimentClassifier, list[EpochLog]]:
+    """Weighted cross-entropy training with early stopping on validation macro-F1."""
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    model = SentimentClassifier(n_buckets, settings.dim, n_labels, settings.dropout)
+    sparse_opt = torch.optim.SparseAdam(list(model.embed.parameters()), lr=settings.lr)
+    dense_opt = torch.optim.Adam(model.out.parameters(), lr=settings.lr)
+    order = list(range(len(train)))
+    best, best_state, history, bad = -1.0, None, [], 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        rng.shuffle(order)
+        total, seen = 0.0, 0
+        for i in range(0, len(order), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
+            ids, offsets = pack([train.ids[j] for j in idx])
+            gold = torch.tensor([train.labels[j] for j in idx])
+            weight = torch.tensor([train.weights[j] for j in idx])
+            losses = nn.functional.cross_entropy(model(ids, offsets), gold, reduction="none")
+            loss = (losses * weight).sum() / weight.sum()
+            sparse_opt.zero_grad()
+            dense_opt.zero_grad()
+            loss.backward()
+            sparse_opt.step()
+            dense_opt.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            if progress:
+                progress(len(idx))
+        val_loss, val_acc, val_f1 = evaluate_split(model, val)
+        log = EpochLog(epoch, total / max(seen, 1), val_loss, val_acc, val_f1)
+        history.append(log)
+        if on_epoch:
+            on_epoch(log)
+        if val_f1 > best + 1e-4:
+            best, bad = val_f1, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= settings.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model, history
+
+
+def fit_temperature(model: SentimentClassifier, val: SentimentData) -> float:
+    """Temperature scaling: the T minimising validation NLL of softmax(logits / T)."""
+    logits = predict_logits(model, val.ids).clone()  # out of inference mode for autograd
+    gold = torch.tensor(val.labels)
+    if len(gold) == 0:
+        return 1.0
+    log_t = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), gold)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    temperature = float(log_t.detach().exp().clamp(0.05, 20.0))
+    if not math.isfinite(temperature):
+        temperature = 1.0
+    model.temperature.fill_(temperature)
+    return temperature
+
+
+# --- persistence (safetensors only: no pickle anywhere) ---------------------------------------
+
+
+def save_classifier(
+    model: SentimentClassifier, path: Path, labels: Sequence[str], features: FeatureConfig
+) -> None:
+    from safetensors.torch import save_file
+
+    meta = {
+        "labels": json.dumps(list(labels)),
+        "features": json.dumps(features.to_dict()),
+        "dim": str(model.embed.embedding_dim),
+        "dropout": str(model.dropout.p),
+    }
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata=meta)
+
+
+def load_classifier(
+    path: Path, labels: Sequence[str], features: FeatureConfig
+) -> SentimentClassifier:
+    """Load and check a classifier against the labels and feature config the card promises."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises several types for bad files
+        raise ModelCorruptError(f"cannot read {path.name}: {exc}") from exc
+    try:
+        file_labels = json.loads(meta["labels"])
+        file_features = FeatureConfig.from_dict(json.loads(meta["features"]))
+        dim = int(meta["dim"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelMismatchError(f"{path.name}: missing or bad metadata ({exc})") from exc
+    if list(file_labels) != list(labels):
+        raise ModelMismatchError(f"{path.name}: labels {file_labels} != card labels {list(labels)}")
+    if file_features != features:
+        raise ModelMismatchError(f"{path.name}: feature config differs from the model card")
+    expected = {
+        "embed.weight": (features.n_buckets, dim),
+        "out.weight": (len(labels), dim),
+        "out.bias": (len(labels),),
+        "temperature": (),
+    }
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if got != expected:
+        raise ModelMismatchError(f"{path.name}: tensor shapes {got} != expected {expected}")
+    model = SentimentClassifier(features.n_buckets, dim, len(labels), float(meta.get("dropout", 0)))
+    model.load_state_dict(tensors)
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise ModelCorruptError(f"{path.name}: non-finite weights")
+    model.eval()
+    return model
