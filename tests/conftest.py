@@ -81,6 +81,8 @@ class Topics:
         self.input = f"test-{run}.feedback"
         self.output = f"test-{run}.enriched"
         self.dlq = f"test-{run}.dlq"
+        self.labels = f"test-{run}.labels"
+        self.models = f"test-{run}.models"
         self.app_id = f"test-{run}"
 
     def settings(self, **overrides: object) -> Settings:
@@ -89,6 +91,8 @@ class Topics:
             input_topic=self.input,
             output_topic=self.output,
             dlq_topic=self.dlq,
+            labels_topic=self.labels,
+            models_topic=self.models,
             app_id=self.app_id,
             topic_partitions=self.partitions,
             **overrides,
@@ -100,6 +104,8 @@ class Topics:
             "INPUT_TOPIC": self.input,
             "OUTPUT_TOPIC": self.output,
             "DLQ_TOPIC": self.dlq,
+            "LABELS_TOPIC": self.labels,
+            "MODELS_TOPIC": self.models,
             "APP_ID": self.app_id,
             "TOPIC_PARTITIONS": str(self.partitions),
         }

@@ -1,0 +1,243 @@
+"""Continuous retraining against the real broker: labels in, a gated candidate, a live switch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream.contracts import validator
+from stream.kafka import consumer, ensure_topics
+from stream.models import announce, announcement
+from tests.conftest import ROOT, collect, input_offsets, produce, start_worker
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+TRAIN = ROOT / "nlp" / "data" / "train_feedback.jsonl"
+
+
+@pytest.fixture
+def store(model_store: Path, tmp_path: Path) -> Path:
+    """A private model store holding a copy of the promoted default model."""
+    from nlp import ModelStore
+
+    source = ModelStore(model_store)
+    version = source.resolve(None)
+    private = tmp_path / "models"
+    shutil.copytree(source.path(version), private / version)
+    ModelStore(private).promote(version)
+    return private
+
+
+def store_env(store: Path) -> dict[str, str]:
+    return {"MODEL_STORE": str(store)}
+
+
+class Trainer:
+    def __init__(self, topics, store: Path, log: Path, **env: str) -> None:
+        self.log = log
+        self.env = {**os.environ, **topics.env(), **store_env(store), **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Trainer:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "trainer"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def wait_for(self, pattern: str, timeout_s: float) -> re.Match:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.log.read_text(errors="replace"))
+            if match:
+                return match
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(1)
+        raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
+
+
+def labels_file(tmp_path: Path, n: int, *, shuffle: bool = False, seed: int = 1) -> Path:
+    rows = [json.loads(line) for line in TRAIN.read_text().splitlines()[:n]]
+    rng = random.Random(seed)
+    if shuffle:
+        sentiments = [r["sentiment"] for r in rows]
+        rng.shuffle(sentiments)
+        for row, sentiment in zip(rows, sentiments, strict=True):
+            row["sentiment"] = sentiment
+    path = tmp_path / "labels.jsonl"
+    with path.open("w") as out:
+        for i, row in enumerate(rows):
+            out.write(json.dumps({"id": f"lab-{seed}-{i}", **row, "annotator": "test"}) + "\n")
+    return path
+
+
+def import_labels(topics, path: Path, store: Path) -> str:
+    env = {**os.environ, **topics.env(), **store_env(store)}
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "labels", "import", str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+async def announcements(topics) -> list[dict]:
+    cons = consumer(topics.settings(), topics.models)
+    await cons.start()
+    try:
+        records = []
+        for batch in (await cons.getmany(timeout_ms=2000)).values():
+            records += [orjson.loads(r.value) for r in batch]
+        return records
+    finally:
+        await cons.stop()
+
+
+def test_labels_train_promote_and_the_running_worker_switches(topics, workers, store, tmp_path):
+    from nlp import ModelStore
+
+    old = ModelStore(store).promoted()
+    worker = start_worker(workers, topics, tmp_path, **store_env(store))
+    trainer = Trainer(
+        topics,
+        store,
+        tmp_path / "trainer.log",
+        RETRAIN_AFTER_LABELS="40",
+        TRAINER_EPOCHS="2",
+        PROMOTION_MARGIN="0.2",
+    ).start()
+    n = 0
+
+    async def stream_until_switch() -> None:
+        nonlocal n
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            values = [
+                orjson.dumps({"id": n + i, "text": "The Kindle app crashes."}) for i in range(20)
+            ]
+            await produce(topics.bootstrap, topics.input, values)
+            n += len(values)
+            await asyncio.sleep(1)
+            if n % 100 == 0 and "now serving model" in worker.log.read_text(errors="replace"):
+                break
+        for _ in range(3):  # a little more traffic after the switch
+            await produce(topics.bootstrap, topics.input, [orjson.dumps({"id": -1, "text": "ok"})])
+            n += 1
+
+    try:
+        trainer.wait_for(r"trainer ready", 120)
+        started = time.monotonic()
+        print(import_labels(topics, labels_file(tmp_path, 60), store))
+        asyncio.run(stream_until_switch())
+        promoted = trainer.wait_for(r"promoted and announced (\S+)", 60)[1]
+        took = time.monotonic() - started
+        print(f"loop: labels → promoted {promoted} → worker switched in {took:.0f} s")
+    finally:
+        trainer.stop()
+    outputs, dead = asyncio.run(collect(topics, n))
+    expected = asyncio.run(input_offsets(topics))
+    seen = {(r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead}
+    assert seen == expected, f"{len(expected - seen)} offsets missing across the switch"
+    versions = {r["model_version"] for r in outputs}
+    assert versions == {old, promoted}
+    for partition in {p for p, _ in expected}:
+        ordered = sorted(
+            (r for r in outputs if r["source"]["partition"] == partition),
+            key=lambda r: r["source"]["offset"],
+        )
+        switched = [r["model_version"] == promoted for r in ordered]
+        assert switched == sorted(switched), "after the switch, no record carries the old version"
+    [record] = [a for a in asyncio.run(announcements(topics)) if a["version"] == promoted]
+    validator("model_announcement").validate(record)
+    assert ModelStore(store).promoted() == promoted
+
+
+def test_a_worse_candidate_is_rejected(topics, store, tmp_path):
+    from nlp import ModelStore
+
+    old = ModelStore(store).promoted()
+    trainer = Trainer(
+        topics,
+        store,
+        tmp_path / "trainer.log",
+        RETRAIN_AFTER_LABELS="600",
+        TRAINER_EPOCHS="2",
+        PROMOTION_MARGIN="0.0",
+    ).start()
+    try:
+        trainer.wait_for(r"trainer ready", 120)
+        import_labels(topics, labels_file(tmp_path, 600, shuffle=True), store)
+        trainer.wait_for(r"rejected by the gate", 900)
+    finally:
+        trainer.stop()
+    assert ModelStore(store).promoted() == old
+    assert asyncio.run(announcements(topics)) == []
+
+
+def test_a_corrupt_announced_model_is_refused(topics, workers, store, tmp_path):
+    from nlp import ModelStore
+
+    old = ModelStore(store).promoted()
+    bad = "corrupt-1"
+    shutil.copytree(ModelStore(store).path(old), store / bad)
+    card = json.loads((store / bad / "model-card.json").read_text())
+    card["version"] = bad
+    (store / bad / "model-card.json").write_text(json.dumps(card))
+    weights = store / bad / "sentiment.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
+
+    worker = start_worker(workers, topics, tmp_path, **store_env(store))
+    asyncio.run(ensure_topics(topics.settings(), [topics.models], partitions=1))
+    asyncio.run(announce(topics.settings(), announcement(store, bad)))
+    deadline = time.monotonic() + 120
+    while "refused model corrupt-1" not in worker.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(1)
+    values = [orjson.dumps({"id": i, "text": "Still fine?"}) for i in range(20)]
+    asyncio.run(produce(topics.bootstrap, topics.input, values))
+    outputs, dead = asyncio.run(collect(topics, 20))
+    assert worker.alive
+    assert {r["model_version"] for r in outputs} == {old} and not dead
+
+
+def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path):
+    log = tmp_path / "trainer.log"
+    first = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    try:
+        first.wait_for(r"trainer ready", 120)
+        import_labels(topics, labels_file(tmp_path, 30, seed=1), store)
+        time.sleep(3)
+    finally:
+        first.stop()  # kill -9 mid-way
+    import_labels(topics, labels_file(tmp_path, 25, seed=2), store)
+    log.write_text("")
+    second = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    try:
+        ready = second.wait_for(
+            r"trainer ready: (\d+) labels rebuilt .*, (\d+) not yet trained", 120
+        )
+    finally:
+        second.stop()
+    assert int(ready[1]) == 55 and int(ready[2]) == 55
