@@ -72,6 +72,10 @@ def version_id(config: Config) -> str:
     return "fb-" + h.hexdigest()[:12]
 
 
+def with_sentiment(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.sentiment]
+
+
 def split(
     records: Sequence[Record], fraction: float, seed: int
 ) -> tuple[list[Record], list[Record]]:
@@ -180,7 +184,7 @@ def _train_model(
     feedback = [
         r for role, p in files.items() if role.startswith("feedback:") for r in read_jsonl(p)
     ]
-    fb_train, fb_val = split([r for r in feedback if r.sentiment], dc["val_fraction"], seed)
+    fb_train, fb_val = split(feedback, dc["val_fraction"], seed)
     n_synth = max(int(dc["synthetic"]), int(nc["synthetic"]))
     synthetic = generate(n_synth, seed=seed) if n_synth else []
     synth_train, synth_val = split(synthetic, 0.1, seed)
@@ -199,7 +203,7 @@ def _train_model(
         max_tokens=int(sc["max_tokens"]),
     )
     s_train, s_val = SentimentData(), SentimentData()
-    _sentiment_data(nlp.tokenizer, fb_train, features, 1.0, s_train)
+    _sentiment_data(nlp.tokenizer, with_sentiment(fb_train), features, 1.0, s_train)
     _sentiment_data(
         nlp.tokenizer,
         synth_train[: int(dc["synthetic"])],
@@ -210,8 +214,8 @@ def _train_model(
     if float(dc["tweet_weight"]) > 0:
         _sentiment_data(nlp.tokenizer, tweets, features, float(dc["tweet_weight"]), s_train)
     # Validation prefers real feedback; synthetic examples fill in while there is little.
-    _sentiment_data(nlp.tokenizer, fb_val, features, 1.0, s_val)
-    if len(fb_val) < 60:
+    _sentiment_data(nlp.tokenizer, with_sentiment(fb_val), features, 1.0, s_val)
+    if len(with_sentiment(fb_val)) < 60:
         _sentiment_data(nlp.tokenizer, synth_val, features, 1.0, s_val)
     settings = TrainSettings(
         dim=int(sc["dim"]),

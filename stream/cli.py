@@ -138,6 +138,69 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     """`feedback train|evaluate|models`: model training, evaluation and the model store (nlp/)."""
+    import os
+
+    default_store = os.environ.get("MODEL_STORE") or str(Path("~/.cache/feedback/models"))
+
+    def store_arg(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--store",
+            default=default_store,
+            help="model store (default: $MODEL_STORE or %(default)s)",
+        )
+
+    def train(args: argparse.Namespace) -> int:
+        from nlp.commands import train_command
+
+        return train_command(
+            Path(args.store).expanduser(),
+            data=args.data,
+            epochs=args.epochs,
+            seed=args.seed,
+            config=args.config,
+            version=args.version,
+            report_dir=args.output_report,
+            promote=not args.no_promote,
+        )
+
+    def evaluate(args: argparse.Namespace) -> int:
+        from nlp.commands import evaluate_command
+
+        return evaluate_command(
+            Path(args.store).expanduser(),
+            version=args.version,
+            data=args.data,
+            report_dir=args.report,
+        )
+
+    def models_list(args: argparse.Namespace) -> int:
+        from nlp.commands import list_command
+
+        return list_command(Path(args.store).expanduser())
+
+    p = sub.add_parser("train", help="train a model version (NER + sentiment) into the store")
+    store_arg(p)
+    p.add_argument("--data", nargs="+", help="training JSONL file(s) (default: from config.cfg)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping on validation)")
+    p.add_argument("--seed", type=int, help="random seed (default: config.cfg's)")
+    p.add_argument("--config", help="a config.cfg to use instead of nlp/config.cfg")
+    p.add_argument("--version", help="version name (default: hash of data + config)")
+    p.add_argument("--output-report", metavar="DIR", help="evaluate on the dev set, write here")
+    p.add_argument("--no-promote", action="store_true", help="store without promoting")
+    p.set_defaults(handler=train)
+
+    p = sub.add_parser("evaluate", help="evaluate a stored model version on labelled JSONL")
+    store_arg(p)
+    p.add_argument("--version", help="model version (default: the promoted one)")
+    p.add_argument("--data", help="labelled JSONL (default: nlp/data/dev.jsonl)")
+    p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
+    p.set_defaults(handler=evaluate)
+
+    p = sub.add_parser("models", help="the model store")
+    actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = actions.add_parser("list", help="list stored versions (* = promoted)")
+    store_arg(p)
+    p.set_defaults(handler=models_list)
 
 
 def _add_stream_commands(sub: argparse._SubParsersAction) -> None:

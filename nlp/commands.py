@@ -1,0 +1,82 @@
+"""Implementations of `feedback train|evaluate|models` (argument parsing lives in stream/cli.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ModelError
+from .store import ModelStore
+
+
+def train_command(
+    store: str | Path,
+    *,
+    data: Sequence[str] | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    config: str | None = None,
+    version: str | None = None,
+    report_dir: str | None = None,
+    promote: bool = True,
+) -> int:
+    """Train a version (progress bars, per-epoch losses), store it, optionally write a report."""
+    from .evaluation import evaluate_version, format_report, write_report
+    from .training import load_config, train_model
+
+    overrides = {"data.feedback": [str(Path(p).resolve()) for p in data]} if data else {}
+    cfg = load_config(config, overrides)
+    card = train_model(store, cfg, version=version, seed=seed, epochs=epochs, promote=promote)
+    print(f"trained {card['version']} in {card['training_seconds']} s -> {Path(store)}")
+    print(json.dumps(card["metrics"]["validation"], indent=2, default=float))
+    if report_dir:
+        report = evaluate_version(store, card["version"])
+        print(format_report(report))
+        paths = write_report(report, report_dir, card.get("history"))
+        print("report: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def evaluate_command(
+    store: str | Path,
+    *,
+    version: str | None = None,
+    data: str | None = None,
+    report_dir: str | None = None,
+) -> int:
+    from .evaluation import evaluate_version, format_report, write_report
+
+    try:
+        report = evaluate_version(store, version, data)
+    except ModelError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(format_report(report))
+    if report_dir:
+        history = ModelStore(store).read_card(report["version"]).get("history")
+        paths = write_report(report, report_dir, history)
+        print("report: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def list_command(store: str | Path) -> int:
+    model_store = ModelStore(store)
+    versions = model_store.versions()
+    if not versions:
+        print(f"no models in {model_store.root}")
+        return 0
+    promoted = model_store.promoted()
+    print(f"{'':2}{'version':<20} {'created':<26} {'sent.acc':>8} {'ner F1':>7}")
+    for v in versions:
+        try:
+            card = model_store.read_card(v)
+        except ModelError as exc:
+            print(f"  {v:<20} unreadable: {exc}")
+            continue
+        val = card.get("metrics", {}).get("validation", {})
+        acc = val.get("sentiment", {}).get("accuracy", float("nan"))
+        f1 = val.get("ner", {}).get("f", float("nan"))
+        mark = "* " if v == promoted else "  "
+        print(f"{mark}{v:<20} {card.get('created_at', ''):<26} {acc:>8.3f} {f1:>7.3f}")
+    return 0
