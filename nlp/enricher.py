@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from .errors import ModelCorruptError, ModelError, ModelMismatchError
+from .errors import ModelCorruptError, ModelMismatchError
 from .features import FeatureConfig, batch_ids
 from .schema import SENTIMENT_LABELS, Enrichment, Entity, Sentiment
 from .sentiment import SentimentClassifier, load_classifier, pack
 from .store import ModelStore
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIM = " \t\r\n\x00\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"
 
 
@@ -52,16 +54,19 @@ class Enricher:
         """Sentiment and entities for each text (any string; long ones are truncated)."""
         if isinstance(texts, str):
             raise TypeError("enrich() takes a sequence of strings, not a single string")
-        clipped = [self._clip(t) for t in texts]
-        if not clipped:
+        originals = [self._clip(t) for t in texts]
+        if not originals:
             return []
+        # Lone surrogates (possible in Python strings) break spaCy; replacing each by one
+        # U+FFFD keeps every character offset valid for the original text.
+        safe = [_SURROGATE.sub("\ufffd", t) for t in originals]
         with self._lock, torch.inference_mode():
-            docs = list(self.nlp.pipe(clipped, batch_size=self.batch_size))
+            docs = list(self.nlp.pipe(safe, batch_size=self.batch_size))
             ids = batch_ids(docs, self.features)
             probs = self.classifier.probabilities(*pack(ids)).tolist()
         return [
-            Enrichment(self._sentiment(doc, p), self._entities(doc))
-            for doc, p in zip(docs, probs, strict=True)
+            Enrichment(self._sentiment(doc, p), self._entities(doc, text))
+            for doc, p, text in zip(docs, probs, originals, strict=True)
         ]
 
     def _clip(self, text: str) -> str:
@@ -72,18 +77,18 @@ class Enricher:
     def _sentiment(self, doc, probs: list[float]) -> Sentiment:
         if not doc.text.strip():
             scores = {label: float(label == "neutral") for label in self.labels}
-            return Sentiment("neutral", scores, uncertain=True)
+            return Sentiment("neutral", scores, uncertain=self.uncertain_below > 1.0)
         total = sum(probs) or 1.0
         scores = {label: p / total for label, p in zip(self.labels, probs, strict=True)}
         label = max(scores, key=scores.__getitem__)
         return Sentiment(label, scores, uncertain=scores[label] < self.uncertain_below)
 
     @staticmethod
-    def _entities(doc) -> list[Entity]:
+    def _entities(doc, text: str) -> list[Entity]:
+        """Entities with offsets into `text`, trimmed of invisible/whitespace characters."""
         out = []
         for ent in doc.ents:
             start, end = ent.start_char, ent.end_char
-            text = doc.text
             while start < end and (text[start] in _TRIM or not text[start].isprintable()):
                 start += 1
             while end > start and (text[end - 1] in _TRIM or not text[end - 1].isprintable()):
@@ -110,6 +115,8 @@ def load_enricher(
 
     from . import pipeline  # noqa: F401  (registers our spaCy factories and filters)
 
+    if not 0.0 <= uncertain_below <= 1.0:
+        raise ValueError("uncertain_below must be within [0, 1]")
     model_store = ModelStore(store)
     version = model_store.resolve(version)
     card = model_store.verify(version)
@@ -134,8 +141,6 @@ def load_enricher(
         expected is not None and sorted(nlp.get_pipe("ner").labels) != sorted(expected)
     ):
         raise ModelMismatchError(f"{version}: NER labels differ from the model card")
-    if not 0.0 <= uncertain_below <= 1.0:
-        raise ModelError("uncertain_below must be within [0, 1]")
     return Enricher(
         version,
         nlp,

@@ -110,7 +110,7 @@ def doc_terms(doc: Doc, max_tokens: int = 512) -> list[str]:
 def term_features(terms: list[str], config: FeatureConfig) -> list[str]:
     """Feature strings for one document: unigrams, bigrams and char n-grams."""
     feats = ["w:" + t for t in terms]
-    if config.bigrams:
+    if config.bigrams and terms:
         padded = ["<s>", *terms, "</s>"]
         feats += ["b:" + a + " " + b for a, b in zip(padded, padded[1:], strict=False)]
     for term in terms:
