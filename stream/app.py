@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from stream.contracts import Source
 from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
 from stream.settings import Settings
+from stream.web import Ops, install
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class EnrichJob:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp")
     )
+    #: Metrics, health and the live view (stream/web.py); fed after each published batch.
+    ops: Ops | None = None
 
     def swap(self, enricher: Enricher) -> None:
         """Serve `enricher` from the next batch on (a batch reads the model once, at its start)."""
@@ -85,6 +89,7 @@ def create_app(
         dlq=app.topic(settings.dlq_topic),
     )
     app.enrich_job = job
+    job.ops = install(app, job, settings)  # /metrics, /healthz, /readyz, /dashboard
 
     # Concurrency 1: with more, Faust can commit past a batch still in flight
     # (faust-streaming issue #606).
@@ -110,9 +115,11 @@ async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:
     """Enrich one batch and publish every outcome before its offsets may be committed."""
     messages = [_message(event) for event in events]
     try:
+        started = time.perf_counter()
         outcomes = await asyncio.get_running_loop().run_in_executor(
             job.executor, process_batch, messages, job.enricher, job.limits
         )
+        inference_s = time.perf_counter() - started
         await publish(job, outcomes)
     except BaseException:
         # The batch was not published. `take_events` acks its events when we leave the
@@ -121,6 +128,8 @@ async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:
         for event in events:
             event.message.acked = True
         raise
+    if job.ops is not None:
+        job.ops.batch_done(messages, outcomes, inference_s=inference_s)
 
 
 async def publish(

@@ -241,11 +241,11 @@ def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     config.set_defaults(handler=_config)
 
 
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _logging(settings: Settings) -> dict:
+    """LOG_FORMAT (json|text) and LOG_LEVEL, secrets masked; returns the dictConfig for Faust."""
+    from stream.logs import configure
+
+    return configure(settings)
 
 
 def _model_loader(settings: Settings):
@@ -292,7 +292,7 @@ def _worker(args: argparse.Namespace) -> int:
     from stream.kafka import KafkaAuthError, check_connection, ensure_topics
 
     settings = Settings()
-    _logging(settings)
+    logging_config = _logging(settings)
     try:
         asyncio.run(check_connection(settings))
     except KafkaAuthError as exc:
@@ -307,7 +307,10 @@ def _worker(args: argparse.Namespace) -> int:
     ]
     asyncio.run(ensure_topics(settings, topics))
     app = create_app(settings, enricher, load_version=_model_loader(settings))
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    # Faust (mode) reconfigures logging when the worker starts: hand it ours (LOG_FORMAT).
+    worker = faust.Worker(
+        app, loglevel=settings.log_level, quiet=True, logging_config=logging_config
+    )
     worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
     return 0
 
@@ -382,6 +385,39 @@ def _config(args: argparse.Namespace) -> int:
 
 def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
     """`feedback bench`: end-to-end throughput and latency on real Kafka (stream/bench/)."""
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark: NLP limit, end-to-end throughput and latency, scaling, memory",
+        description="Measures, in one run: the NLP pipeline alone; producer -> Kafka -> worker "
+        "-> consumer at full and half load; a per-message baseline; two workers against one; "
+        "the workers' peak RSS; and a BATCH_MAX x BATCH_WITHIN_S sweep. Prints a table, "
+        "writes a JSON summary and a PNG. Takes about 10 minutes (--quick: under 2).",
+    )
+    bench.add_argument("--quick", action="store_true", help="a small version (under 2 minutes)")
+    bench.add_argument(
+        "--output", "-o", type=Path, default=Path("bench.json"), help="JSON summary (bench.json)"
+    )
+    bench.add_argument("--plot", type=Path, help="PNG of the sweep (default: OUTPUT with .png)")
+    bench.add_argument(
+        "--bootstrap", metavar="HOST:PORT", help="use this Kafka instead of a private broker"
+    )
+    bench.add_argument("--messages", type=int, help="messages to generate (default 20000)")
+    bench.add_argument("--keep-logs", action="store_true", help="keep the workers' logs")
+
+    def run_bench(args: argparse.Namespace) -> int:
+        from stream.bench.run import main
+
+        logging.basicConfig(level=logging.WARNING)
+        return main(
+            quick=args.quick,
+            output=args.output,
+            plot=args.plot,
+            bootstrap=args.bootstrap,
+            messages=args.messages,
+            keep_workdir=args.keep_logs,
+        )
+
+    bench.set_defaults(handler=run_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Port of the worker's web server (Faust's WEB_PORT).")
     web_bind: str = Field("127.0.0.1", description="Address the web server binds to.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as `text` (for a terminal) or `json` (one object per line); "
+        "Faust's own logs follow.",
+    )
+    dashboard_enabled: bool = Field(
+        True,
+        description="Serve the live view at `/dashboard` (it shows feedback texts: "
+        "mind who can reach WEB_BIND).",
+    )
+    dashboard_window_s: int = Field(
+        300, ge=10, le=3600, description="Sliding window of the live view, in seconds."
+    )
 
     # --- Models ------------------------------------------------------------------------
     feedback_home: Path = Field(

@@ -1,0 +1,251 @@
+"""Prometheus metrics of one worker, served at `/metrics` on its web port (see stream/web.py).
+
+Each app gets its own `CollectorRegistry` (`Metrics`), so tests can build several apps in
+one process without "Duplicated timeseries" errors. The hot path calls `Metrics.batch_done`
+once per published batch; consumer lag and the serving model are read at scrape time.
+
+The model-swap code calls the module-level helpers `record_model_swap(version)` and
+`record_model_refusal(version, reason)`; they act on the active worker's metrics (the app
+built last in this process) and do nothing before a worker exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from stream.processing import Message, Outcome
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# No `*_created` series next to every counter and histogram: noise for Prometheus.
+disable_created_metrics()
+
+__all__ = [
+    "CONTENT_TYPE",
+    "Metrics",
+    "active",
+    "record_model_refusal",
+    "record_model_swap",
+]
+
+#: Seconds. Batches take milliseconds to seconds in the model thread.
+INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+#: Seconds from the producer's timestamp to the broker's acknowledgement of our output.
+END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+#: Longest `reason` label kept for a refused model (the text after it is dropped).
+REASON_LABEL_CHARS = 64
+
+
+class Metrics:
+    """The worker's metrics, in a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages_in = Counter(
+            "messages_in",
+            "Messages consumed from the input topic and handled.",
+            ["topic"],
+            registry=r,
+        )
+        self.messages_out = Counter(
+            "messages_out", "Enriched records published to the output topic.", registry=r
+        )
+        self.messages_dlq = Counter(
+            "messages_dlq", "Dead letters published, by reason.", ["reason"], registry=r
+        )
+        self.batch_size = Histogram(
+            "batch_size",
+            "Messages per batch taken from the stream.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "inference_seconds",
+            "Time one batch spends in the model thread (parse, NLP, serialise).",
+            buckets=INFERENCE_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "end_to_end_latency_seconds",
+            "From the input message's timestamp to the broker's ack of its outcome.",
+            buckets=END_TO_END_BUCKETS,
+            registry=r,
+        )
+        self.model_swaps = Counter(
+            "model_swaps", "Model versions swapped in while running.", registry=r
+        )
+        self.model_refusals = Counter(
+            "model_refusals",
+            "Announced model versions refused (kept serving the old one).",
+            ["version", "reason"],
+            registry=r,
+        )
+        self.serving_model = Gauge(
+            "serving_model_info",
+            "The model version this worker serves (value 1).",
+            ["version"],
+            registry=r,
+        )
+        self.last_batch = Gauge(
+            "last_batch_timestamp_seconds", "Unix time the last batch was published.", registry=r
+        )
+        self._serving: str | None = None
+        #: (topic, partition) -> next offset to process, from the batches this worker published.
+        self.next_offsets: dict[tuple[str, int], int] = {}
+        self._lag_source: Callable[[], Iterable[tuple[str, int, int]]] | None = None
+        r.register(_LagCollector(self))
+
+    # --- the hot path -------------------------------------------------------------------
+    def batch_done(
+        self,
+        messages: Sequence[Message],
+        outcomes: Sequence[Outcome],
+        *,
+        inference_s: float,
+        published_at: float | None = None,
+    ) -> None:
+        """Count one published batch (call after the broker acknowledged it)."""
+        published_at = time.time() if published_at is None else published_at
+        self.batch_size.observe(len(messages))
+        self.inference_seconds.observe(inference_s)
+        topics: dict[str, int] = {}
+        dead: dict[str, int] = {}
+        for message, outcome in zip(messages, outcomes, strict=True):
+            source = message.source
+            topics[source.topic] = topics.get(source.topic, 0) + 1
+            key = (source.topic, source.partition)
+            if source.offset + 1 > self.next_offsets.get(key, -1):
+                self.next_offsets[key] = source.offset + 1
+            if outcome.dead:
+                reason = str(getattr(outcome.reason, "value", outcome.reason) or "unknown")
+                dead[reason] = dead.get(reason, 0) + 1
+            if source.timestamp_ms:
+                self.end_to_end_seconds.observe(max(0.0, published_at - source.timestamp_ms / 1e3))
+        for topic, n in topics.items():
+            self.messages_in.labels(topic).inc(n)
+        n_dead = sum(dead.values())
+        for reason, n in dead.items():
+            self.messages_dlq.labels(reason).inc(n)
+        self.messages_out.inc(len(outcomes) - n_dead)
+        self.last_batch.set(published_at)
+
+    # --- the model ------------------------------------------------------------------------
+    def set_serving_model(self, version: str | None) -> None:
+        """Make `serving_model_info{version=...}` show this version alone."""
+        if version == self._serving:
+            return
+        if self._serving is not None:
+            self.serving_model.remove(self._serving)
+        if version is not None:
+            self.serving_model.labels(version).set(1)
+        self._serving = version
+
+    @property
+    def serving(self) -> str | None:
+        return self._serving
+
+    def record_model_swap(self, version: str) -> None:
+        self.model_swaps.inc()
+        self.set_serving_model(version)
+
+    def record_model_refusal(self, version: str, reason: str) -> None:
+        self.model_refusals.labels(version, _reason_label(reason)).inc()
+
+    # --- scraping -------------------------------------------------------------------------
+    def lag_from(self, source: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+        """Where consumer lag comes from: a callable giving (topic, partition, lag) rows."""
+        self._lag_source = source
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample's current value (for tests and the dashboard)."""
+        return self.registry.get_sample_value(name, labels)
+
+
+class _LagCollector:
+    """`consumer_lag{topic,partition}`, computed when Prometheus scrapes."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Any]:
+        family = self._family()
+        source = self.metrics._lag_source
+        if source is not None:
+            try:
+                rows = sorted(source())
+            except Exception as exc:  # never fail a scrape: the consumer may be restarting
+                log.debug("consumer lag unavailable: %r", exc)
+                rows = []
+            for topic, partition, lag in rows:
+                family.add_metric([topic, str(partition)], lag)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "consumer_lag",
+            "Messages in an assigned partition not processed yet (log end - next offset).",
+            labels=["topic", "partition"],
+        )
+
+
+def _reason_label(reason: str) -> str:
+    """A refusal reason short enough for a label: its first clause (usually the error class)."""
+    head = reason.split(":", 1)[0].strip() or "unknown"
+    return head[:REASON_LABEL_CHARS]
+
+
+# --- the active worker's metrics, for code that has no handle on the app ------------------
+_active: Metrics | None = None
+
+
+def activate(metrics: Metrics) -> Metrics:
+    """Make these the metrics the module-level helpers act on (done by `stream.web.install`)."""
+    global _active
+    _active = metrics
+    return metrics
+
+
+def active() -> Metrics | None:
+    """The active worker's metrics, or None when no worker was built in this process."""
+    return _active
+
+
+def record_model_swap(version: str, *, metrics: Metrics | None = None) -> None:
+    """A new model version is serving: count the swap and update `serving_model_info`."""
+    target = metrics or _active
+    if target is not None:
+        target.record_model_swap(version)
+
+
+def record_model_refusal(version: str, reason: str, *, metrics: Metrics | None = None) -> None:
+    """An announced version was refused; `reason` is cut to its first clause for the label."""
+    target = metrics or _active
+    if target is not None:
+        target.record_model_refusal(version, reason)
