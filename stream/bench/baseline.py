@@ -1,0 +1,71 @@
+"""The per-message baseline: the seed's worker, one message at a time.
+
+A minimal Faust app whose agent takes each message as it comes, runs the model on it
+right there in the event loop (`enricher.enrich([text])`: one spaCy `nlp()` call and one
+torch forward pass) and sends the same record the real worker publishes. No batching, no
+thread, no waiting for the broker's acknowledgement (which only flatters the baseline).
+Configured by the same environment as `feedback worker`; run as
+`python -m stream.bench.baseline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from stream.app import _message
+from stream.processing import Enricher, Limits, process_batch
+from stream.settings import Settings
+
+
+def create_app(settings: Settings, enricher: Enricher) -> faust.App:
+    """The baseline's Faust app: same topics and client settings as the real worker."""
+    datadir = settings.feedback_home / "worker" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        producer_acks=-1,
+        datadir=str(datadir),
+    )
+    output = app.topic(settings.output_topic)
+    dlq = app.topic(settings.dlq_topic)
+    limits = Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
+
+    @app.agent(app.topic(settings.input_topic), name="enrich-one")
+    async def enrich(stream: faust.StreamT) -> None:
+        async for _value in stream:
+            # One message: process_batch makes one enricher.enrich([text]) call.
+            (outcome,) = process_batch([_message(stream.current_event)], enricher, limits)
+            await (dlq if outcome.dead else output).send(key=outcome.key, value=outcome.value)
+
+    return app
+
+
+def main() -> int:
+    """Run the baseline worker until SIGTERM."""
+    from stream.cli import _load_enricher
+    from stream.kafka import ensure_topics
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    enricher = _load_enricher(settings)
+    topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+    asyncio.run(ensure_topics(settings, topics))
+    app = create_app(settings, enricher)
+    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

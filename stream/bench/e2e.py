@@ -1,0 +1,422 @@
+"""End-to-end measurements: producer → real Kafka → worker process(es) → output topic → consumer.
+
+A `Phase` is one set of worker processes (one consumer group, fresh topics) and the loads
+run through it one after another: warm-up first (not measured), then each `Load`. Latency
+is the time from a record's produce timestamp (Kafka `CreateTime`, copied by the worker
+into `source.timestamp_ms`) to the moment the benchmark's consumer receives its enriched
+record. Throughput is messages / (first produce timestamp → last enriched record received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from stream.kafka import consumer, ensure_topics, producer
+from stream.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ("-m", "stream.cli", "worker")
+BASELINE = ("-m", "stream.bench.baseline")
+
+
+@dataclass(frozen=True)
+class Load:
+    """`messages` produced at `rate` msgs/s (None: as fast as the producer goes).
+
+    A callable rate is computed from the results of the phase's earlier loads.
+    """
+
+    name: str
+    messages: int
+    rate: float | Callable[[dict[str, LoadResult]], float] | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Worker processes of one kind and configuration, and the loads to run through them."""
+
+    name: str
+    loads: tuple[Load, ...]
+    workers: int = 1
+    partitions: int = 2
+    batch_max: int = 256
+    within_s: float = 0.05
+    torch_threads: int = 1
+    command: tuple[str, ...] = WORKER
+    warmup: int = 300
+
+
+@dataclass
+class LoadResult:
+    """What one load measured."""
+
+    name: str
+    messages: int
+    received: int
+    seconds: float
+    msgs_per_s: float
+    offered_per_s: float | None
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    p50_to_enriched_ms: float  # produce timestamp -> `processed_at` (the batch was enriched)
+    p50_enriched_to_received_ms: float  # `processed_at` -> received by the benchmark
+
+
+@dataclass
+class PhaseResult:
+    """The loads of a phase, and the peak RSS of each of its worker processes."""
+
+    phase: Phase
+    loads: dict[str, LoadResult]
+    peak_rss_mb: list[float] = field(default_factory=list)
+
+
+@dataclass
+class WorkerProcess:
+    """A worker subprocess and its log file."""
+
+    proc: subprocess.Popen
+    log: Path
+
+    def check(self) -> None:
+        """Raise, with the end of its log, if the worker has exited."""
+        if self.proc.poll() is not None:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-25:])
+            raise RuntimeError(
+                f"worker {self.proc.pid} exited with {self.proc.returncode}; "
+                f"the end of {self.log}:\n{tail}"
+            )
+
+
+@dataclass
+class Context:
+    """Where the phases run: the brokers, the model store and a scratch directory."""
+
+    settings: Settings
+    model_dir: Path
+    workdir: Path
+    log: Callable[[str], None] = print
+
+
+async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResult:
+    """Start the phase's workers on fresh topics, warm up, run its loads, stop the workers."""
+    run_id = f"bench-{phase.name}-{uuid.uuid4().hex[:6]}"
+    settings = ctx.settings.model_copy(
+        update={
+            "input_topic": f"{run_id}.feedback",
+            "output_topic": f"{run_id}.enriched",
+            "dlq_topic": f"{run_id}.dlq",
+            "app_id": run_id,
+            "topic_partitions": phase.partitions,
+        }
+    )
+    topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+    await ensure_topics(settings, topics)
+    await _wait_for_leaders(settings, topics)
+    ctx.log(f"▶ {phase.name}: starting {phase.workers} worker(s) ({_describe(phase)})")
+    workers = [_start_worker(ctx, settings, phase, i) for i in range(phase.workers)]
+    sink = Sink(settings)
+    await sink.start()
+    try:
+        await _wait_for_group(settings, workers)
+        await _drive(ctx, settings, phase, sink, Load("warm-up", phase.warmup), values, None)
+        results: dict[str, LoadResult] = {}
+        for load in phase.loads:
+            rate = load.rate(results) if callable(load.rate) else load.rate
+            results[load.name] = await _drive(ctx, settings, phase, sink, load, values, rate)
+            for worker in workers:
+                worker.check()
+        rss = [peak_rss_mb(w.proc.pid) for w in workers]
+        return PhaseResult(phase, results, rss)
+    finally:
+        await sink.stop()
+        _stop_workers(workers)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident set size of a live process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+# --- the consumer of the enriched records -----------------------------------------------------
+
+
+class Sink:
+    """Reads the output and dead-letter topics in the background; notes when each id arrived."""
+
+    @staticmethod
+    def _quiet_new_topics(record: logging.LogRecord) -> bool:
+        """The fetcher retries on a brand-new topic whose leader is still settling: not news."""
+        return "NotLeaderForPartitionError" not in record.getMessage()
+
+    def __init__(self, settings: Settings) -> None:
+        logging.getLogger("aiokafka.consumer.fetcher").addFilter(self._quiet_new_topics)
+        self.topics = (settings.output_topic, settings.dlq_topic)
+        self.consumer: AIOKafkaConsumer = consumer(settings, *self.topics, fetch_max_wait_ms=50)
+        # id -> (produced, enriched, received): ms since the epoch
+        self.arrivals: dict[str, tuple[int, float, float]] = {}
+        self.dead = 0
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=100)
+            now_ms = time.time() * 1000
+            for tp, records in batches.items():
+                for rec in records:
+                    record = orjson.loads(rec.value)
+                    if tp.topic == self.topics[1]:
+                        self.dead += 1
+                        continue
+                    self.arrivals[record["id"]] = (
+                        record["source"]["timestamp_ms"],
+                        _epoch_ms(record["processed_at"]),
+                        now_ms,
+                    )
+
+
+# --- driving one load -------------------------------------------------------------------------
+
+
+async def _drive(
+    ctx: Context,
+    settings: Settings,
+    phase: Phase,
+    sink: Sink,
+    load: Load,
+    values: list[dict],
+    rate: float | None,
+) -> LoadResult:
+    """Produce one load at `rate` (None: flat out), wait for its enriched records, measure."""
+    ids = [f"{load.name}-{i}" for i in range(load.messages)]
+    payloads = [
+        orjson.dumps({**values[i % len(values)], "id": ids[i]}) for i in range(load.messages)
+    ]
+    pace = f"at {rate:.0f} msgs/s" if rate else "at full speed"
+    ctx.log(f"  {phase.name}/{load.name}: producing {load.messages} messages {pace}")
+    producing = asyncio.create_task(_produce(settings, payloads, ids, phase.partitions, rate))
+    timeout_s = 120 + load.messages / 20
+    started = last_report = time.monotonic()
+    while True:
+        await asyncio.sleep(0.1)
+        done = sum(1 for i in ids if i in sink.arrivals) if producing.done() else None
+        if done == load.messages:
+            break
+        now = time.monotonic()
+        if now - last_report >= 5:
+            last_report = now
+            count = sum(1 for i in ids if i in sink.arrivals)
+            ctx.log(f"    {count}/{load.messages} enriched after {now - started:.0f} s")
+        if now - started > timeout_s:
+            missing = sum(1 for i in ids if i not in sink.arrivals)
+            raise TimeoutError(
+                f"{phase.name}/{load.name}: {missing} of {load.messages} messages not enriched "
+                f"after {timeout_s:.0f} s ({sink.dead} dead letters); logs in {ctx.workdir}"
+            )
+    await producing
+    result = _measure(load, rate, [sink.arrivals[i] for i in ids])
+    ctx.log(
+        f"    {result.msgs_per_s:.0f} msgs/s, latency p50 {result.p50_ms:.0f} ms "
+        f"({result.p50_to_enriched_ms:.0f} to enriched), p99 {result.p99_ms:.0f} ms"
+    )
+    return result
+
+
+async def _produce(
+    settings: Settings, payloads: list[bytes], ids: list[str], partitions: int, rate: float | None
+) -> None:
+    """Send round-robin over the partitions, at `rate` msgs/s or flat out, and flush."""
+    prod = producer(settings, linger_ms=0 if rate else 5)
+    await prod.start()
+    try:
+        t0 = time.monotonic()
+        for i, (payload, key) in enumerate(zip(payloads, ids, strict=True)):
+            if rate:
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0.002:
+                    await asyncio.sleep(delay)
+            await prod.send(
+                settings.input_topic, payload, key=key.encode(), partition=i % partitions
+            )
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+def _measure(
+    load: Load, rate: float | None, arrivals: list[tuple[int, float, float]]
+) -> LoadResult:
+    produced, enriched, received = np.array(arrivals, dtype=float).T
+    latency = received - produced
+    seconds = float(received.max() - produced.min()) / 1000
+    p50, p95, p99 = np.percentile(latency, [50, 95, 99])
+    return LoadResult(
+        name=load.name,
+        messages=load.messages,
+        received=len(arrivals),
+        seconds=round(seconds, 3),
+        msgs_per_s=round(len(arrivals) / seconds, 1),
+        offered_per_s=round(rate, 1) if rate else None,
+        p50_ms=round(float(p50), 1),
+        p95_ms=round(float(p95), 1),
+        p99_ms=round(float(p99), 1),
+        max_ms=round(float(latency.max()), 1),
+        p50_to_enriched_ms=round(float(np.percentile(enriched - produced, 50)), 1),
+        p50_enriched_to_received_ms=round(float(np.percentile(received - enriched, 50)), 1),
+    )
+
+
+def _epoch_ms(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
+
+
+# --- worker processes ---------------------------------------------------------------------------
+
+
+def _describe(phase: Phase) -> str:
+    kind = "per-message baseline" if phase.command == BASELINE else "batched worker"
+    return (
+        f"{kind}, {phase.partitions} partitions, BATCH_MAX={phase.batch_max}, "
+        f"BATCH_WITHIN_S={phase.within_s}, TORCH_THREADS={phase.torch_threads}"
+    )
+
+
+def worker_env(ctx: Context, settings: Settings, phase: Phase) -> dict[str, str]:
+    """The environment of a worker process of this phase."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "INPUT_TOPIC": settings.input_topic,
+        "OUTPUT_TOPIC": settings.output_topic,
+        "DLQ_TOPIC": settings.dlq_topic,
+        "APP_ID": settings.app_id,
+        "TOPIC_PARTITIONS": str(phase.partitions),
+        "BATCH_MAX": str(phase.batch_max),
+        "BATCH_WITHIN_S": str(phase.within_s),
+        "TORCH_THREADS": str(phase.torch_threads),
+        "FEEDBACK_HOME": str(ctx.workdir),  # the workers' Faust data dirs go to the scratch dir
+        "MODEL_STORE": str(ctx.model_dir),
+        "LOG_LEVEL": "info",
+        # Private announcement topics: a shared broker's model swaps stay out of the run.
+        "MODELS_TOPIC": f"{settings.app_id}.models",
+        "LABELS_TOPIC": f"{settings.app_id}.labels",
+    }
+
+
+def _start_worker(ctx: Context, settings: Settings, phase: Phase, index: int) -> WorkerProcess:
+    env = {**worker_env(ctx, settings, phase), "WEB_PORT": str(_free_port())}
+    log = ctx.workdir / "logs" / f"{settings.app_id}-{index}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *phase.command],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return WorkerProcess(proc, log)
+
+
+def _stop_workers(workers: list[WorkerProcess], timeout_s: float = 30) -> None:
+    """SIGTERM all, wait, then SIGKILL what is left."""
+    for worker in workers:
+        if worker.proc.poll() is None:
+            worker.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for worker in workers:
+        try:
+            worker.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options()
+    )
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(settings: Settings, topics: list[str], timeout_s: float = 30) -> None:
+    """Wait until every partition of the new `topics` has a leader."""
+    async with _admin(settings) as admin:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            described = await admin.describe_topics(topics)
+            if len(described) == len(topics) and all(
+                t["error_code"] == 0
+                and t["partitions"]
+                and all(p["error_code"] == 0 and p["leader"] >= 0 for p in t["partitions"])
+                for t in described
+            ):
+                return
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"topics {topics} have no leaders after {timeout_s} s")
+
+
+async def _wait_for_group(
+    settings: Settings, workers: list[WorkerProcess], timeout_s: float = 180
+) -> None:
+    """Wait until the consumer group is stable with all workers (each has loaded the model)."""
+    async with _admin(settings) as admin:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for worker in workers:
+                worker.check()
+            with contextlib.suppress(Exception):  # the coordinator may not know the group yet
+                (response,) = await admin.describe_consumer_groups([settings.app_id])
+                _, _, state, _, _, group_members, *_ = response.groups[0]
+                if state == "Stable" and len(group_members) == len(workers):
+                    return
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"group {settings.app_id} did not reach {len(workers)} members")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,220 @@
+"""The benchmark's outputs: the summary (JSON), the table, the goals and the PNG."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from stream.bench.e2e import PhaseResult
+    from stream.bench.run import Results
+
+#: name -> (comparison, target); the issue's goals.
+GOALS: dict[str, tuple[str, float]] = {
+    "e2e_over_limit": (">=", 0.90),
+    "batched_over_per_message": (">=", 5.0),
+    "two_workers_over_one": (">=", 1.6),
+    "p99_ms_half_load": ("<=", 250.0),
+    "peak_rss_mb": ("<=", 1500.0),
+}
+REQUIRED_KEYS = (
+    "limit_docs_per_s",
+    "e2e_msgs_per_s",
+    "e2e_over_limit",
+    "batched_over_per_message",
+    "two_workers_over_one",
+    "p50_ms_half_load",
+    "p99_ms_half_load",
+    "peak_rss_mb",
+)
+
+
+def summarize(results: Results) -> dict[str, Any]:
+    """The JSON document: the required keys first, then the details behind them."""
+    e2e = results.phases["e2e"]
+    full, half = e2e.loads["full-load"], e2e.loads["half-load"]
+    two = results.phases["scale"].loads["full-load"]
+    baseline = results.phases["baseline"]
+    batched = [e2e, results.phases["scale"], *results.sweep]
+    summary: dict[str, Any] = {
+        "limit_docs_per_s": results.limit.docs_per_s,
+        "e2e_msgs_per_s": full.msgs_per_s,
+        "e2e_over_limit": _ratio(full.msgs_per_s, results.limit.docs_per_s),
+        "batched_over_per_message": _ratio(full.msgs_per_s, baseline.loads["full-load"].msgs_per_s),
+        "two_workers_over_one": _ratio(two.msgs_per_s, full.msgs_per_s),
+        "p50_ms_half_load": half.p50_ms,
+        "p99_ms_half_load": half.p99_ms,
+        "peak_rss_mb": round(max(rss for p in batched for rss in p.peak_rss_mb), 1),
+    }
+    summary["goals"] = {
+        name: {
+            "target": f"{op} {target:g}",
+            "value": summary[name],
+            "met": _met(summary[name], op, target),
+        }
+        for name, (op, target) in GOALS.items()
+    }
+    summary["limit"] = {
+        "best_batch": results.limit.best_batch,
+        "docs_per_s_by_batch": results.limit.by_batch,
+        "torch_threads": results.limit.torch_threads,
+    }
+    summary["phases"] = {name: _phase(p) for name, p in results.phases.items()}
+    summary["sweep"] = [_phase(p) for p in results.sweep]
+    summary["baseline_peak_rss_mb"] = round(max(baseline.peak_rss_mb), 1)
+    summary["recommended"] = recommend(results, summary)
+    summary["run"] = {
+        "model_version": results.model_version,
+        "messages": results.config.messages,
+        "config": {k: v for k, v in vars(results.config).items()},
+        "cpus": len(os.sched_getaffinity(0)),
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "seconds": results.seconds,
+    }
+    return summary
+
+
+def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
+    """Defaults from what was measured.
+
+    BATCH_MAX and BATCH_WITHIN_S: of the sweep points within 3% of the best full-load
+    throughput, the one with the lowest p99 at half load. Processes: one per CPU when a
+    second worker adds at least half a worker's throughput, each with TORCH_THREADS=1.
+    """
+    best = max(p.loads["full-load"].msgs_per_s for p in results.sweep)
+    near = [p for p in results.sweep if p.loads["full-load"].msgs_per_s >= 0.97 * best]
+    pick = min(near, key=lambda p: p.loads["half-load"].p99_ms)
+    cpus = len(os.sched_getaffinity(0))
+    processes = cpus if summary["two_workers_over_one"] >= 1.5 else 1
+    return {
+        "BATCH_MAX": pick.phase.batch_max,
+        "BATCH_WITHIN_S": pick.phase.within_s,
+        "TORCH_THREADS": 1,
+        "worker_processes": processes,
+        "TOPIC_PARTITIONS": max(processes, 2),
+    }
+
+
+def table(results: Results, summary: dict[str, Any]) -> str:
+    """The human-readable report: one row per measurement, then the goals."""
+    limit = results.limit
+    rows = [
+        ("measurement", "msgs", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "RSS MB"),
+        (f"limit: NLP alone, batch {limit.best_batch}", str(results.config.messages),
+         f"{limit.docs_per_s:.0f}", "", "", "", ""),
+    ]  # fmt: skip
+    labels = {
+        ("e2e", "full-load"): "e2e full load, 1 worker",
+        ("e2e", "half-load"): "e2e half load, 1 worker",
+        ("scale", "full-load"): "full load, 2 workers",
+        ("baseline", "full-load"): "per-message baseline",
+    }
+    for (phase, load), label in labels.items():
+        rows.append(_row(label, results.phases[phase], load))
+    for p in results.sweep:
+        for load in ("full-load", "half-load"):
+            label = f"sweep {load[:4]} b={p.phase.batch_max} w={p.phase.within_s}"
+            rows.append(_row(label, p, load))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    lines += ["", "goal                       value      target     met"]
+    for name, goal in summary["goals"].items():
+        mark = "yes" if goal["met"] else "NO"
+        lines.append(f"{name:<26} {goal['value']:>9}  {goal['target']:<9}  {mark}")
+    recommended = ", ".join(f"{k}={v}" for k, v in summary["recommended"].items())
+    lines += ["", f"recommended: {recommended}"]
+    return "\n".join(lines)
+
+
+def write_json(summary: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    )
+
+
+def plot(results: Results, path: Path) -> None:
+    """Throughput (full load) and p99 latency (half load) against BATCH_MAX, per BATCH_WITHIN_S."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for within in sorted({p.phase.within_s for p in results.sweep}):
+        points = sorted(
+            (p for p in results.sweep if p.phase.within_s == within),
+            key=lambda p: p.phase.batch_max,
+        )
+        x = [p.phase.batch_max for p in points]
+        left.plot(
+            x, [p.loads["full-load"].msgs_per_s for p in points], "o-", label=f"within {within} s"
+        )
+        right.plot(
+            x, [p.loads["half-load"].p99_ms for p in points], "o-", label=f"within {within} s"
+        )
+    left.axhline(results.limit.docs_per_s, color="grey", ls="--", label="limit (NLP alone)")
+    right.axhline(GOALS["p99_ms_half_load"][1], color="red", ls=":", label="p99 goal")
+    half_rate = results.phases["e2e"].loads["half-load"].offered_per_s
+    left.set(title="Throughput at full load", ylabel="msgs/s", ylim=(0, None))
+    right.set(
+        title=f"p99 latency at half load ({half_rate:.0f} msgs/s)", ylabel="ms", ylim=(0, None)
+    )
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("BATCH_MAX")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"feedback bench: model {results.model_version}, {len(os.sched_getaffinity(0))} CPUs"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _row(label: str, phase: PhaseResult, load: str) -> tuple[str, ...]:
+    r = phase.loads[load]
+    return (
+        label,
+        str(r.messages),
+        f"{r.msgs_per_s:.0f}",
+        f"{r.p50_ms:.0f}",
+        f"{r.p95_ms:.0f}",
+        f"{r.p99_ms:.0f}",
+        f"{max(phase.peak_rss_mb):.0f}",
+    )
+
+
+def _phase(p: PhaseResult) -> dict[str, Any]:
+    return {
+        "workers": p.phase.workers,
+        "partitions": p.phase.partitions,
+        "batch_max": p.phase.batch_max,
+        "within_s": p.phase.within_s,
+        "torch_threads": p.phase.torch_threads,
+        "per_message_baseline": "baseline" in p.phase.command[-1],
+        "peak_rss_mb": [round(r, 1) for r in p.peak_rss_mb],
+        "loads": {name: vars(r) for name, r in p.loads.items()},
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
+
+
+def _met(value: float, op: str, target: float) -> bool:
+    return value >= target if op == ">=" else value <= target

@@ -1,0 +1,259 @@
+"""`feedback bench`: every measurement in one run, on one machine, model and message set.
+
+Order: generate the messages; the NLP limit in memory (before any broker or worker
+competes for the CPU); start a private broker (unless `--bootstrap`); then the Kafka
+phases, each on fresh topics with its own consumer group and worker processes:
+
+    e2e        1 batched worker, 2 partitions: full load, then half of that rate
+    scale      2 batched workers on 2 partitions: full load
+    baseline   1 per-message worker (stream/bench/baseline.py): full load
+    sweep      1 batched worker per (BATCH_MAX, BATCH_WITHIN_S): full load and half load
+
+and finally the table, the JSON and the PNG (stream/bench/report.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from stream.bench import report
+from stream.bench.e2e import BASELINE, Context, Load, Phase, PhaseResult, run_phase
+from stream.bench.limit import LimitResult, measure_limit
+from stream.bench.messages import generate
+from stream.settings import Settings
+
+
+@dataclass(frozen=True)
+class Config:
+    """The sizes of a run. `QUICK` is the two-minute version."""
+
+    messages: int = 20_000  # generated; the full-load phases send them all
+    limit_sample: int = 4_000  # texts per batch size in the limit's sweep
+    limit_batches: tuple[int, ...] = (1, 16, 64, 256, 1024)
+    half_load_messages: int = 5_000
+    baseline_messages: int = 4_000
+    warmup: int = 300
+    batch_max: int = 256  # the worker configuration under test (default: Settings)
+    within_s: float = 0.05
+    torch_threads: int = 1
+    sweep_batches: tuple[int, ...] = (16, 64, 256, 1024)
+    sweep_within_s: tuple[float, ...] = (0.01, 0.05, 0.2)
+    sweep_messages: int = 4_000
+    sweep_half_load_messages: int = 2_000
+    seed: int = 1
+
+
+QUICK = Config(
+    messages=2_000,
+    limit_sample=600,
+    limit_batches=(1, 64, 256),
+    half_load_messages=800,
+    baseline_messages=400,
+    warmup=100,
+    sweep_batches=(32, 256),
+    sweep_within_s=(0.05,),
+    sweep_messages=1_000,
+    sweep_half_load_messages=400,
+)
+
+
+@dataclass
+class Results:
+    """Everything measured, for the report."""
+
+    config: Config
+    model_version: str
+    limit: LimitResult
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    sweep: list[PhaseResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_bench(
+    config: Config,
+    *,
+    bootstrap: str | None = None,
+    log: Callable[[str], None] = print,
+    keep_workdir: bool = False,
+) -> Results:
+    """Run every phase; start and stop a private broker unless `bootstrap` is given."""
+    started = time.monotonic()
+    settings = Settings()
+    workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-"))
+    try:
+        version = _ensure_model(settings, log)
+        records = generate(config.messages, seed=config.seed)
+        texts = [r["text"] for r in records]
+        log(f"▶ {len(records)} generated messages, model {version}")
+        results = Results(config, version, _limit(settings, texts, config, log))
+        with _broker(bootstrap, workdir, log) as servers:
+            ctx = Context(
+                settings.model_copy(update={"kafka_bootstrap_servers": servers}),
+                settings.model_dir,
+                workdir,
+                log,
+            )
+            for phase in kafka_phases(config):
+                results.phases[phase.name] = asyncio.run(run_phase(ctx, phase, records))
+            half = results.phases["e2e"].loads["full-load"].msgs_per_s / 2
+            for phase in sweep_phases(config, half):
+                results.sweep.append(asyncio.run(run_phase(ctx, phase, records)))
+        results.seconds = round(time.monotonic() - started, 1)
+        return results
+    finally:
+        if keep_workdir:
+            log(f"  worker logs kept in {workdir}/logs")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def kafka_phases(config: Config) -> list[Phase]:
+    """The end-to-end phases, in order: e2e (full, half), two workers, per-message baseline."""
+    worker = Phase(
+        "e2e",
+        loads=(),
+        batch_max=config.batch_max,
+        within_s=config.within_s,
+        torch_threads=config.torch_threads,
+        warmup=config.warmup,
+    )
+    full = Load("full-load", config.messages)
+    half = Load(
+        "half-load",
+        config.half_load_messages,
+        rate=lambda done: done["full-load"].msgs_per_s / 2,
+    )
+    return [
+        replace(worker, loads=(full, half)),
+        replace(worker, name="scale", workers=2, loads=(full,)),
+        replace(
+            worker,
+            name="baseline",
+            command=BASELINE,
+            loads=(Load("full-load", config.baseline_messages),),
+        ),
+    ]
+
+
+def sweep_phases(config: Config, half_load_rate: float) -> list[Phase]:
+    """One batched worker per (BATCH_MAX, BATCH_WITHIN_S): full load, then `half_load_rate`."""
+    loads = (
+        Load("full-load", config.sweep_messages),
+        Load("half-load", config.sweep_half_load_messages, rate=half_load_rate),
+    )
+    return [
+        Phase(
+            f"sweep-b{batch}-w{within}",
+            loads=loads,
+            batch_max=batch,
+            within_s=within,
+            torch_threads=config.torch_threads,
+            warmup=config.warmup,
+        )
+        for within in config.sweep_within_s
+        for batch in config.sweep_batches
+    ]
+
+
+def main(
+    quick: bool,
+    output: Path,
+    plot: Path | None,
+    bootstrap: str | None,
+    messages: int | None = None,
+    keep_workdir: bool = False,
+) -> int:
+    """The CLI's entry point: run, print the table, write the JSON and the PNG."""
+    settings = Settings()
+    config = replace(
+        QUICK if quick else Config(),
+        batch_max=settings.batch_max,
+        within_s=settings.batch_within_s,
+        torch_threads=settings.torch_threads,
+    )
+    if messages:
+        config = replace(config, messages=messages)
+    results = run_bench(config, bootstrap=bootstrap, log=_timed_log(), keep_workdir=keep_workdir)
+    summary = report.summarize(results)
+    print(report.table(results, summary))
+    report.write_json(summary, output)
+    plot = plot or output.with_suffix(".png")
+    report.plot(results, plot)
+    print(f"\nwrote {output} and {plot} ({results.seconds:.0f} s)")
+    return 0
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _ensure_model(settings: Settings, log: Callable[[str], None]) -> str:
+    from nlp import ensure_default_model
+
+    log("▶ checking the default model (trained on first use, then cached) ...")
+    return ensure_default_model(settings.model_dir)
+
+
+def _limit(
+    settings: Settings, texts: list[str], config: Config, log: Callable[[str], None]
+) -> LimitResult:
+    """The NLP pipeline alone, in this process, before any broker or worker runs."""
+    from nlp import load_enricher
+
+    enricher = load_enricher(settings.model_dir, torch_threads=config.torch_threads)
+    log(f"▶ limit: the NLP pipeline alone (TORCH_THREADS={config.torch_threads})")
+    return measure_limit(
+        enricher,
+        texts,
+        config.limit_sample,
+        config.limit_batches,
+        torch_threads=config.torch_threads,
+        log=log,
+    )
+
+
+class _broker:
+    """The bootstrap servers to use: `bootstrap`, or a private broker for the duration."""
+
+    def __init__(self, bootstrap: str | None, workdir: Path, log: Callable[[str], None]) -> None:
+        self.bootstrap = bootstrap
+        self.home = workdir / "broker"
+        self.log = log
+        self.port = 0
+
+    def __enter__(self) -> str:
+        if self.bootstrap:
+            self.log(f"▶ using the Kafka brokers at {self.bootstrap}")
+            return self.bootstrap
+        from stream import broker
+        from stream.bench.e2e import _free_port
+
+        self.port = _free_port()
+        self.log(f"▶ starting a private Kafka broker on 127.0.0.1:{self.port} ...")
+        return broker.start(self.port, home=self.home).bootstrap
+
+    def __exit__(self, *exc: object) -> None:
+        if self.port:
+            from stream import broker
+
+            self.log("▶ stopping the private Kafka broker")
+            broker.stop(self.port, home=self.home)
+
+
+def _timed_log() -> Callable[[str], None]:
+    """`print`, with the time since the start in front of each phase's first line."""
+    started = time.monotonic()
+
+    def log(line: str) -> None:
+        elapsed = time.monotonic() - started
+        prefix = (
+            f"[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] " if line.startswith("▶") else "        "
+        )
+        print(prefix + line, flush=True)
+
+    return log
