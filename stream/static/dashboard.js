@@ -52,6 +52,8 @@ function drawRate(series) {
     svg.append(bar);
   });
   svg.setAttribute("data-max", String(max));
+  $("axis-start").textContent = `−${n} s`;
+  $("axis-peak").textContent = `peak ${fmt(Math.max(0, ...series))} msg/s`;
 }
 
 function render(data) {

@@ -1,0 +1,347 @@
+"""Operations without a broker: Kubernetes manifests, README, logs, metrics, the live view."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stream import logs
+from stream.cli import build_parser
+from stream.contracts import Reason, Source
+from stream.metrics import Metrics, record_model_refusal, record_model_swap
+from stream.processing import Message, Outcome
+from stream.settings import Settings
+from stream.web import DASHBOARD_ASSETS, PATHS, STATIC, LiveView
+from tests.conftest import ROOT
+
+K8S = ROOT / "deploy" / "k8s"
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+# --- Kubernetes manifests ------------------------------------------------------------------
+def _manifests() -> dict[tuple[str, str], dict]:
+    docs = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+DOCS = _manifests()
+SETTINGS_MAP = DOCS[("ConfigMap", "feedback-settings")]["data"]
+
+
+def _deployment(name: str) -> dict:
+    return DOCS[("Deployment", name)]
+
+
+def _containers(deployment: dict) -> list[dict]:
+    spec = deployment["spec"]["template"]["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+def test_manifest_settings_are_real_and_valid() -> None:
+    secret = DOCS[("Secret", "feedback-kafka-credentials")]["stringData"]
+    for source in (SETTINGS_MAP, secret):
+        unknown = set(source) - SETTING_NAMES
+        assert not unknown, f"variables no setting reads: {unknown}"
+    for deployment in (_deployment("feedback-worker"), _deployment("feedback-trainer")):
+        for container in _containers(deployment):
+            names = {e["name"] for e in container.get("env", [])}
+            assert names <= SETTING_NAMES, names
+    # The values parse as settings (types, enums, ranges).
+    settings = Settings(
+        _env_file=None, **{k.lower(): v for k, v in {**SETTINGS_MAP, **secret}.items()}
+    )
+    assert settings.log_format == "json" and settings.web_bind == "0.0.0.0"
+    assert "KAFKA_SASL_PASSWORD" not in SETTINGS_MAP, "secrets belong in the Secret"
+
+
+def test_worker_probes_and_scrape_annotations_point_at_real_paths() -> None:
+    worker = _deployment("feedback-worker")
+    pod = worker["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["web"] == int(SETTINGS_MAP["WEB_PORT"])
+    probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in probes.values():
+        assert probe["httpGet"]["path"] in PATHS
+        assert probe["httpGet"]["port"] in ports
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics" and "/metrics" in PATHS
+    assert int(annotations["prometheus.io/port"]) == int(SETTINGS_MAP["WEB_PORT"])
+    assert worker["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+
+
+def test_deployments_run_real_commands_on_the_shared_model_volume() -> None:
+    parser = build_parser()
+    pvc = DOCS[("PersistentVolumeClaim", "feedback-models")]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    for name, command in (("feedback-worker", "worker"), ("feedback-trainer", "trainer")):
+        deployment = _deployment(name)
+        spec = deployment["spec"]["template"]["spec"]
+        (main,) = spec["containers"]
+        assert main["args"] == [command]
+        assert parser.parse_args(main["args"]).command == command
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["models"]["persistentVolumeClaim"]["claimName"] == "feedback-models"
+        for container in _containers(deployment):
+            for mount in container.get("volumeMounts", []):
+                assert mount["name"] in volumes, (name, mount)
+        mounts = {m["name"]: m for m in main["volumeMounts"]}
+        assert mounts["models"]["mountPath"] == SETTINGS_MAP["MODEL_STORE"]
+        refs = [e for e in main["envFrom"] if "configMapRef" in e or "secretRef" in e]
+        assert {r.get("configMapRef", r.get("secretRef"))["name"] for r in refs} == {
+            "feedback-settings",
+            "feedback-kafka-credentials",
+        }
+        compose_image = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][
+            "worker"
+        ]["image"]
+        assert {c["image"] for c in _containers(deployment)} == {compose_image}
+    assert _deployment("feedback-trainer")["spec"]["replicas"] == 1
+    # The worker mounts the models read-only: only the trainer (and the seeding) writes.
+    worker_main = _deployment("feedback-worker")["spec"]["template"]["spec"]["containers"][0]
+    assert {m["name"]: m.get("readOnly") for m in worker_main["volumeMounts"]}["models"]
+
+
+def test_seed_script_copies_baked_models_once(tmp_path: Path) -> None:
+    script = DOCS[("ConfigMap", "feedback-seed-models")]["data"]["seed_models.py"]
+    baked, store = tmp_path / "baked", tmp_path / "store"
+    (baked / "v1").mkdir(parents=True)
+    (baked / "v1" / "model-card.json").write_text('{"created_at": "2026-01-01"}')
+    (baked / "v1" / "weights.bin").write_bytes(b"\0" * 10)
+    (baked / "PROMOTED").write_text("v1\n")
+    store.mkdir()
+    script = script.replace('"/models"', repr(str(baked))).replace('"/store"', repr(str(store)))
+    for _ in range(2):  # idempotent
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT
+        )
+        assert result.returncode == 0, result.stderr
+    assert (store / "v1" / "weights.bin").read_bytes() == b"\0" * 10
+    assert (store / "PROMOTED").read_text().strip() == "v1"
+    assert not list(store.glob(".tmp-*"))
+
+
+def test_kubectl_accepts_the_manifests() -> None:
+    if not shutil.which("kubectl"):
+        pytest.skip("kubectl is not installed")
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --- README and the dashboard's assets ------------------------------------------------------
+def test_readme_documents_operations() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for needle in (
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/dashboard",
+        "LOG_FORMAT",
+        "--scale worker=",
+        "deploy/k8s",
+        "examples/kcat",
+        "examples/node",
+        "model_swaps_total",
+        "consumer_lag",
+    ):
+        assert needle in readme, needle
+
+
+def test_dashboard_assets_are_self_contained() -> None:
+    for filename, _ in DASHBOARD_ASSETS.values():
+        text = (STATIC / filename).read_text()
+        text = text.replace("http://www.w3.org/2000/svg", "")  # a namespace, not a fetch
+        assert not re.search(r"(https?:)?//[\w.-]+\.\w+/", text), f"{filename} loads from afar"
+    js = (STATIC / "dashboard.js").read_text()
+    # Feedback texts are untrusted: nothing may be parsed as HTML.
+    assert not re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write", js)
+
+
+def test_package_ships_the_static_files() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for suffix in {Path(f).suffix for f, _ in DASHBOARD_ASSETS.values()}:
+        assert f"static/*{suffix}" in pyproject
+
+
+# --- logs -----------------------------------------------------------------------------------
+def _log_through(fmt: str, settings: Settings, emit) -> list[str]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter() if fmt == "json" else logs.TextFormatter())
+    for secret in logs.secrets_of(settings):
+        logs.register_secret(secret)
+    logger = logging.getLogger(f"test.ops.{fmt}")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        emit(logger)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue().splitlines()
+
+
+def _leaky(logger: logging.Logger) -> None:
+    settings = Settings(
+        _env_file=None,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_password="pa55-word-xyz",
+    )
+    logger.info("connecting with %s", settings.kafka_client_options())
+    logger.warning("retry", extra={"detail": "password=pa55-word-xyz", "attempt": 2})
+    try:
+        raise RuntimeError("auth failed for pa55-word-xyz")
+    except RuntimeError:
+        logger.exception("boom")
+    logger.info("dsn kafka://u:other=1 token: abc123 and sasl_plain_password='zzz'")
+
+
+def test_json_logs_are_one_object_per_line_with_secrets_masked() -> None:
+    settings = Settings(_env_file=None, kafka_sasl_password="pa55-word-xyz")
+    lines = _log_through("json", settings, _leaky)
+    entries = [json.loads(line) for line in lines]
+    assert [e["level"] for e in entries] == ["info", "warning", "error", "info"]
+    assert entries[1]["attempt"] == 2 and entries[1]["logger"] == "test.ops.json"
+    assert "Traceback" in entries[2]["exc"]
+    text = "\n".join(lines)
+    for secret in ("pa55-word-xyz", "abc123", "zzz"):
+        assert secret not in text
+    assert logs.MASK in entries[0]["message"]
+
+
+def test_text_logs_are_human_lines_with_secrets_masked() -> None:
+    settings = Settings(_env_file=None, kafka_sasl_password="pa55-word-xyz")
+    lines = _log_through("text", settings, _leaky)
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO +test\.ops\.text: ", lines[0])
+    assert "pa55-word-xyz" not in "\n".join(lines)
+
+
+def test_log_format_switch_configures_the_root_logger(capsys) -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        config = logs.configure(Settings(_env_file=None, log_format="json", log_level="warning"))
+        logging.getLogger("faust.worker").warning("[^Worker]: Ready")
+        logging.getLogger("faust.worker").info("hidden below the level")
+        (line,) = capsys.readouterr().err.splitlines()
+        assert json.loads(line)["logger"] == "faust.worker"
+        # The dict handed to Faust (mode) builds the same formatter.
+        assert config["formatters"]["feedback"]["()"] == "stream.logs.JsonFormatter"
+        assert config["disable_existing_loggers"] is False
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, log_format="xml")
+
+
+# --- metrics and the live view --------------------------------------------------------------
+def _batch(n_ok: int, dead: list[Reason], topic: str = "fb", ts_ms: int | None = None):
+    messages, outcomes = [], []
+    for i in range(n_ok + len(dead)):
+        messages.append(Message(None, b"{}", Source(topic, i % 2, 100 + i, ts_ms)))
+    for i in range(n_ok):
+        label = ("positive", "negative", "neutral")[i % 3]
+        record = {
+            "id": f"r-{i}",
+            "text": f"Vodafone and the Pixel 8 <b>{i}</b>",
+            "sentiment": {"label": label, "scores": {label: 0.9}},
+            "entities": [
+                {"text": "Vodafone", "label": "ORG", "start": 0, "end": 8},
+                {"text": "Pixel 8", "label": "PRODUCT", "start": 17, "end": 24},
+                {"text": "Paris", "label": "GPE", "start": 0, "end": 5},
+            ],
+            "processed_at": "2026-11-25T09:00:00.000Z",
+        }
+        outcomes.append(Outcome(False, None, b"{}", record=record))
+    for reason in dead:
+        outcomes.append(Outcome(True, None, b"{}", reason=reason, record={}))
+    return messages, outcomes
+
+
+def test_metrics_count_a_batch() -> None:
+    metrics = Metrics()
+    messages, outcomes = _batch(5, [Reason.INVALID_JSON, Reason.INVALID_JSON, Reason.MISSING_ID])
+    metrics.batch_done(
+        messages, outcomes, inference_s=0.2, published_at=1_000.5
+    )  # timestamps 1000 s
+    assert metrics.value("messages_in_total", topic="fb") == 8
+    assert metrics.value("messages_out_total") == 5
+    assert metrics.value("messages_dlq_total", reason="invalid_json") == 2
+    assert metrics.value("messages_dlq_total", reason="missing_id") == 1
+    assert metrics.value("batch_size_sum") == 8
+    assert metrics.value("inference_seconds_count") == 1
+    assert metrics.value("end_to_end_latency_seconds_count") == 0  # no timestamps
+    messages, outcomes = _batch(2, [], ts_ms=1_000_000)
+    metrics.batch_done(messages, outcomes, inference_s=0.1, published_at=1_000.5)
+    assert metrics.value("end_to_end_latency_seconds_sum") == pytest.approx(1.0)
+    assert metrics.value("end_to_end_latency_seconds_bucket", le="0.5") == 2
+    assert metrics.next_offsets == {("fb", 0): 107, ("fb", 1): 108}
+    metrics.lag_from(lambda: [("fb", 0, 3), ("fb", 1, 0)])
+    assert metrics.value("consumer_lag", topic="fb", partition="0") == 3
+    assert b"_created" not in metrics.render()
+
+
+def test_model_swap_and_refusal_helpers() -> None:
+    metrics = Metrics()
+    metrics.set_serving_model("v1")
+    record_model_swap("v2", metrics=metrics)
+    record_model_refusal("v3", "ModelRefused: checksum abc != def", metrics=metrics)
+    assert metrics.value("model_swaps_total") == 1
+    assert metrics.value("serving_model_info", version="v2") == 1
+    assert metrics.value("serving_model_info", version="v1") is None
+    assert metrics.value("model_refusals_total", version="v3", reason="ModelRefused") == 1
+    # Without a worker in the process (and no metrics given) the helpers do nothing.
+    import stream.metrics as module
+
+    saved, module._active = module._active, None
+    try:
+        record_model_swap("v4")
+        record_model_refusal("v4", "x")
+    finally:
+        module._active = saved
+
+
+def test_live_view_window() -> None:
+    view = LiveView(window_s=60, negatives=3, top=1)
+    messages, outcomes = _batch(6, [Reason.INVALID_JSON])
+    view.add(outcomes, now=1_000.2)
+    view.add(outcomes[:3], now=1_030.7)
+    snap = view.snapshot(now=1_031)
+    assert snap["messages"] == 10 and snap["dead"] == 1 and snap["enriched"] == 9
+    assert snap["sentiment"] == {"positive": 3, "negative": 3, "neutral": 3}
+    assert len(snap["rate"]["per_second"]) == 60 and sum(snap["rate"]["per_second"]) == 10
+    assert snap["rate"]["per_second"][-2:] == [3, 0]  # the last point is the current second
+    (top,) = snap["entities"]
+    assert top["mentions"] == 9 and top["sentiment"]["negative"] == 3
+    assert [n["id"] for n in snap["negative"]] == ["r-1", "r-4", "r-1"]  # newest first
+    assert all(e["label"] in ("ORG", "PRODUCT") for n in snap["negative"] for e in n["entities"])
+    later = view.snapshot(now=1_075)  # the first batch left the window
+    assert later["messages"] == 3 and len(later["negative"]) == 1
+    assert view.snapshot(now=2_000)["messages"] == 0
