@@ -234,9 +234,7 @@ async def input_offsets(topics: Topics) -> set[tuple[int, int]]:
     cons = consumer(Settings(kafka_bootstrap_servers=topics.bootstrap))
     await cons.start()
     try:
-        await cons.topics()  # fetches the metadata of every topic
-        partitions = cons.partitions_for_topic(topics.input) or set()
-        tps = [TopicPartition(topics.input, p) for p in partitions]
+        tps = [TopicPartition(topics.input, p) for p in range(topics.partitions)]
         starts = await cons.beginning_offsets(tps)
         ends = await cons.end_offsets(tps)
         return {(tp.partition, o) for tp in tps for o in range(starts[tp], ends[tp])}
