@@ -433,10 +433,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_errors(exc: Exception) -> str:
+    """A bad environment variable / .env line, said plainly (secret values never echoed)."""
+    lines = ["error: invalid configuration:"]
+    for error in exc.errors():  # type: ignore[attr-defined]
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        field = Settings.model_fields.get(name)
+        secret = field is not None and "Secret" in str(field.annotation)
+        shown = "" if secret else f" (got {error.get('input')!r})"
+        lines.append(f"  {name.upper()}: {error['msg']}{shown}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(_settings_errors(exc), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

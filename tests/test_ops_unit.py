@@ -345,3 +345,23 @@ def test_live_view_window() -> None:
     later = view.snapshot(now=1_075)  # the first batch left the window
     assert later["messages"] == 3 and len(later["negative"]) == 1
     assert view.snapshot(now=2_000)["messages"] == 0
+
+
+# --- configuration --------------------------------------------------------------------------
+def test_config_reads_dotenv_masks_secrets_and_reports_bad_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from stream.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LOG_FORMAT=json\nKAFKA_SASL_PASSWORD=dotenv-secret-42\n")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^LOG_FORMAT\s+json$", out, re.M)
+    assert "dotenv-secret-42" not in out and re.search(r"^KAFKA_SASL_PASSWORD\s+\*+$", out, re.M)
+
+    monkeypatch.setenv("DASHBOARD_WINDOW_S", "5")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert "DASHBOARD_WINDOW_S" in err and "LOG_FORMAT" in err and "Traceback" not in err
