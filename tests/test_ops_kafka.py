@@ -24,12 +24,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.kafka import consumer, ensure_topics, producer
-from stream.settings import Settings
-from tests.conftest import ROOT, Topics, Worker, collect, produce
+from stream.kafka import ensure_topics, producer
+from tests.conftest import ROOT, Topics, Worker, collect, input_offsets, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -126,21 +124,6 @@ def _values(n: int, prefix: str, malformed: int = 0) -> list[bytes]:
         orjson.dumps({"id": f"{prefix}-{i}", "text": TEXTS[i % len(TEXTS)]}) for i in range(n)
     ]
     return values + [b"{not json"] * malformed
-
-
-async def input_offsets(topics: Topics) -> set[tuple[int, int]]:
-    """Every (partition, offset) in the input topic (partitions assigned explicitly:
-    aiokafka 0.14's `topics()` does not fill `partitions_for_topic`)."""
-    cons = consumer(Settings(kafka_bootstrap_servers=topics.bootstrap))
-    await cons.start()
-    try:
-        tps = [TopicPartition(topics.input, p) for p in range(PARTITIONS)]
-        cons.assign(tps)
-        starts = await cons.beginning_offsets(tps)
-        ends = await cons.end_offsets(tps)
-        return {(tp.partition, o) for tp in tps for o in range(starts[tp], ends[tp])}
-    finally:
-        await cons.stop()
 
 
 def _all_accounted(cluster: Cluster) -> tuple[list[dict], list[dict]]:
