@@ -300,6 +300,7 @@ def install(app: faust.App, job: Any, settings: Settings) -> Ops:
 
     @app.page("/metrics", name="metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
+        ops.metrics.set_serving_model(ops.model_version())  # a swap may precede any batch
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         body = encoder(ops.metrics.registry)
         return self.bytes(body, headers={"Content-Type": content_type})
