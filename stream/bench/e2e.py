@@ -79,6 +79,8 @@ class LoadResult:
     max_ms: float
     p50_to_enriched_ms: float  # produce timestamp -> `processed_at` (the batch was enriched)
     p50_enriched_to_received_ms: float  # `processed_at` -> received by the benchmark
+    worker_cpu_ms_per_msg: float  # CPU time of the worker processes per message
+    worker_cpu_utilisation: float  # their CPU seconds per second of the load (cores busy)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class PhaseResult:
     phase: Phase
     loads: dict[str, LoadResult]
     peak_rss_mb: list[float] = field(default_factory=list)
+    loadavg_before: float = 0.0  # the machine's 1-minute load average when the phase began
 
 
 @dataclass
@@ -132,24 +135,34 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
     topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
     await ensure_topics(settings, topics)
     await _wait_for_leaders(settings, topics)
+    loadavg = os.getloadavg()[0]
     ctx.log(f"▶ {phase.name}: starting {phase.workers} worker(s) ({_describe(phase)})")
     workers = [_start_worker(ctx, settings, phase, i) for i in range(phase.workers)]
     sink = Sink(settings)
     await sink.start()
     try:
+        started = time.monotonic()
         await _wait_for_group(settings, workers)
-        await _drive(ctx, settings, phase, sink, Load("warm-up", phase.warmup), values, None)
+        ready_s = time.monotonic() - started
+        ctx.log(f"  {phase.name}: {len(workers)} worker(s) ready after {ready_s:.1f} s")
+        await _drive(ctx, phase, workers, sink, Load("warm-up", phase.warmup), values, None)
         results: dict[str, LoadResult] = {}
         for load in phase.loads:
             rate = load.rate(results) if callable(load.rate) else load.rate
-            results[load.name] = await _drive(ctx, settings, phase, sink, load, values, rate)
+            results[load.name] = await _drive(ctx, phase, workers, sink, load, values, rate)
             for worker in workers:
                 worker.check()
         rss = [peak_rss_mb(w.proc.pid) for w in workers]
-        return PhaseResult(phase, results, rss)
+        return PhaseResult(phase, results, rss, round(loadavg, 2))
     finally:
         await sink.stop()
         _stop_workers(workers)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -173,6 +186,7 @@ class Sink:
 
     def __init__(self, settings: Settings) -> None:
         logging.getLogger("aiokafka.consumer.fetcher").addFilter(self._quiet_new_topics)
+        self.settings = settings
         self.topics = (settings.output_topic, settings.dlq_topic)
         self.consumer: AIOKafkaConsumer = consumer(settings, *self.topics, fetch_max_wait_ms=50)
         # id -> (produced, enriched, received): ms since the epoch
@@ -213,8 +227,8 @@ class Sink:
 
 async def _drive(
     ctx: Context,
-    settings: Settings,
     phase: Phase,
+    workers: list[WorkerProcess],
     sink: Sink,
     load: Load,
     values: list[dict],
@@ -227,32 +241,41 @@ async def _drive(
     ]
     pace = f"at {rate:.0f} msgs/s" if rate else "at full speed"
     ctx.log(f"  {phase.name}/{load.name}: producing {load.messages} messages {pace}")
-    producing = asyncio.create_task(_produce(settings, payloads, ids, phase.partitions, rate))
-    timeout_s = 120 + load.messages / 20
+    cpu_before = sum(cpu_seconds(w.proc.pid) for w in workers)
+    producing = asyncio.create_task(_produce(sink.settings, payloads, ids, phase.partitions, rate))
+    try:
+        await _wait_for_arrivals(ctx, f"{phase.name}/{load.name}", sink, ids)
+    finally:
+        await producing
+    worker_cpu_s = sum(cpu_seconds(w.proc.pid) for w in workers) - cpu_before
+    result = _measure(load, rate, [sink.arrivals[i] for i in ids], worker_cpu_s)
+    ctx.log(
+        f"    {result.msgs_per_s:.0f} msgs/s, latency p50 {result.p50_ms:.0f} ms "
+        f"({result.p50_to_enriched_ms:.0f} to enriched), p99 {result.p99_ms:.0f} ms; "
+        f"workers' CPU {result.worker_cpu_ms_per_msg:.2f} ms/msg"
+    )
+    return result
+
+
+async def _wait_for_arrivals(ctx: Context, name: str, sink: Sink, ids: list[str]) -> None:
+    """Wait until every id has arrived; progress every 5 s; give up after a generous time."""
+    timeout_s = 120 + len(ids) / 20
     started = last_report = time.monotonic()
-    while True:
+    pending = set(ids)
+    while pending:
         await asyncio.sleep(0.1)
-        done = sum(1 for i in ids if i in sink.arrivals) if producing.done() else None
-        if done == load.messages:
-            break
+        pending.difference_update([i for i in pending if i in sink.arrivals])
         now = time.monotonic()
         if now - last_report >= 5:
             last_report = now
-            count = sum(1 for i in ids if i in sink.arrivals)
-            ctx.log(f"    {count}/{load.messages} enriched after {now - started:.0f} s")
-        if now - started > timeout_s:
-            missing = sum(1 for i in ids if i not in sink.arrivals)
-            raise TimeoutError(
-                f"{phase.name}/{load.name}: {missing} of {load.messages} messages not enriched "
-                f"after {timeout_s:.0f} s ({sink.dead} dead letters); logs in {ctx.workdir}"
+            ctx.log(
+                f"    {len(ids) - len(pending)}/{len(ids)} enriched after {now - started:.0f} s"
             )
-    await producing
-    result = _measure(load, rate, [sink.arrivals[i] for i in ids])
-    ctx.log(
-        f"    {result.msgs_per_s:.0f} msgs/s, latency p50 {result.p50_ms:.0f} ms "
-        f"({result.p50_to_enriched_ms:.0f} to enriched), p99 {result.p99_ms:.0f} ms"
-    )
-    return result
+        if pending and now - started > timeout_s:
+            raise TimeoutError(
+                f"{name}: {len(pending)} of {len(ids)} messages not enriched after "
+                f"{timeout_s:.0f} s ({sink.dead} dead letters); logs in {ctx.workdir}/logs"
+            )
 
 
 async def _produce(
@@ -277,7 +300,7 @@ async def _produce(
 
 
 def _measure(
-    load: Load, rate: float | None, arrivals: list[tuple[int, float, float]]
+    load: Load, rate: float | None, arrivals: list[tuple[int, float, float]], worker_cpu_s: float
 ) -> LoadResult:
     produced, enriched, received = np.array(arrivals, dtype=float).T
     latency = received - produced
@@ -296,6 +319,8 @@ def _measure(
         max_ms=round(float(latency.max()), 1),
         p50_to_enriched_ms=round(float(np.percentile(enriched - produced, 50)), 1),
         p50_enriched_to_received_ms=round(float(np.percentile(received - enriched, 50)), 1),
+        worker_cpu_ms_per_msg=round(worker_cpu_s * 1000 / len(arrivals), 3),
+        worker_cpu_utilisation=round(worker_cpu_s / seconds, 2),
     )
 
 

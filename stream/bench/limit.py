@@ -20,6 +20,7 @@ class LimitResult:
     by_batch: dict[int, float]
     best_batch: int
     docs_per_s: float
+    cpu_ms_per_doc: float  # CPU time per doc (all threads) at the best batch size
     torch_threads: int
 
 
@@ -44,9 +45,11 @@ def measure_limit(
             by_batch[size] = round(docs_per_s(enricher, texts[:sample], size), 1)
             log(f"  batch {size:>5}: {by_batch[size]:.0f} docs/s ({sample} texts)")
         best = max(by_batch, key=by_batch.__getitem__)
+        cpu_started = time.process_time()
         rate = round(docs_per_s(enricher, texts, best), 1)
-        log(f"  batch {best:>5}: {rate:.0f} docs/s (all {len(texts)} texts)")
-        return LimitResult(by_batch, best, rate, torch_threads)
+        cpu_ms = round((time.process_time() - cpu_started) * 1000 / len(texts), 3)
+        log(f"  batch {best:>5}: {rate:.0f} docs/s, {cpu_ms:.2f} CPU ms/doc ({len(texts)} texts)")
+        return LimitResult(by_batch, best, rate, cpu_ms, torch_threads)
     finally:
         torch.set_num_threads(previous)
 

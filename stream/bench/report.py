@@ -50,6 +50,11 @@ def summarize(results: Results) -> dict[str, Any]:
         "p99_ms_half_load": half.p99_ms,
         "peak_rss_mb": round(max(rss for p in batched for rss in p.peak_rss_mb), 1),
     }
+    # The same ratios in CPU time per message: what the machine's other load does not skew.
+    summary["e2e_over_limit_cpu"] = _ratio(results.limit.cpu_ms_per_doc, full.worker_cpu_ms_per_msg)
+    summary["batched_over_per_message_cpu"] = _ratio(
+        baseline.loads["full-load"].worker_cpu_ms_per_msg, full.worker_cpu_ms_per_msg
+    )
     summary["goals"] = {
         name: {
             "target": f"{op} {target:g}",
@@ -60,6 +65,7 @@ def summarize(results: Results) -> dict[str, Any]:
     }
     summary["limit"] = {
         "best_batch": results.limit.best_batch,
+        "cpu_ms_per_doc": results.limit.cpu_ms_per_doc,
         "docs_per_s_by_batch": results.limit.by_batch,
         "torch_threads": results.limit.torch_threads,
     }
@@ -104,9 +110,9 @@ def table(results: Results, summary: dict[str, Any]) -> str:
     """The human-readable report: one row per measurement, then the goals."""
     limit = results.limit
     rows = [
-        ("measurement", "msgs", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "RSS MB"),
+        ("measurement", "msgs", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/msg", "RSS MB"),
         (f"limit: NLP alone, batch {limit.best_batch}", str(results.config.messages),
-         f"{limit.docs_per_s:.0f}", "", "", "", ""),
+         f"{limit.docs_per_s:.0f}", "", "", "", f"{limit.cpu_ms_per_doc:.2f}", ""),
     ]  # fmt: skip
     labels = {
         ("e2e", "full-load"): "e2e full load, 1 worker",
@@ -117,6 +123,8 @@ def table(results: Results, summary: dict[str, Any]) -> str:
     for (phase, load), label in labels.items():
         rows.append(_row(label, results.phases[phase], load))
     for p in results.sweep:
+        if p is results.phases["e2e"]:
+            continue  # its rows are above
         for load in ("full-load", "half-load"):
             label = f"sweep {load[:4]} b={p.phase.batch_max} w={p.phase.within_s}"
             rows.append(_row(label, p, load))
@@ -133,9 +141,19 @@ def table(results: Results, summary: dict[str, Any]) -> str:
     for name, goal in summary["goals"].items():
         mark = "yes" if goal["met"] else "NO"
         lines.append(f"{name:<26} {goal['value']:>9}  {goal['target']:<9}  {mark}")
+    lines.append(
+        f"(in CPU time per message: e2e_over_limit {summary['e2e_over_limit_cpu']}, "
+        f"batched_over_per_message {summary['batched_over_per_message_cpu']}; load average "
+        f"before the phases {min(p.loadavg_before for p in all_phases(results)):.1f} to "
+        f"{max(p.loadavg_before for p in all_phases(results)):.1f})"
+    )
     recommended = ", ".join(f"{k}={v}" for k, v in summary["recommended"].items())
     lines += ["", f"recommended: {recommended}"]
     return "\n".join(lines)
+
+
+def all_phases(results: Results) -> list[PhaseResult]:
+    return [*results.phases.values(), *results.sweep]
 
 
 def write_json(summary: dict[str, Any], path: Path) -> None:
@@ -172,8 +190,10 @@ def plot(results: Results, path: Path) -> None:
     right.set(
         title=f"p99 latency at half load ({half_rate:.0f} msgs/s)", ylabel="ms", ylim=(0, None)
     )
+    batches = sorted({p.phase.batch_max for p in results.sweep})
     for ax in (left, right):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches])
         ax.set_xlabel("BATCH_MAX")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -195,6 +215,7 @@ def _row(label: str, phase: PhaseResult, load: str) -> tuple[str, ...]:
         f"{r.p50_ms:.0f}",
         f"{r.p95_ms:.0f}",
         f"{r.p99_ms:.0f}",
+        f"{r.worker_cpu_ms_per_msg:.2f}",
         f"{max(phase.peak_rss_mb):.0f}",
     )
 
@@ -208,6 +229,7 @@ def _phase(p: PhaseResult) -> dict[str, Any]:
         "torch_threads": p.phase.torch_threads,
         "per_message_baseline": "baseline" in p.phase.command[-1],
         "peak_rss_mb": [round(r, 1) for r in p.peak_rss_mb],
+        "loadavg_before": p.loadavg_before,
         "loads": {name: vars(r) for name, r in p.loads.items()},
     }
 
