@@ -22,6 +22,7 @@ class LimitResult:
     docs_per_s: float
     cpu_ms_per_doc: float  # CPU time per doc (all threads) at the best batch size
     torch_threads: int
+    by_threads: dict[int, float]  # docs/s on the sample at the best batch, per TORCH_THREADS
 
 
 def measure_limit(
@@ -31,9 +32,13 @@ def measure_limit(
     batch_sizes: Sequence[int],
     *,
     torch_threads: int = 1,
+    other_threads: Sequence[int] = (),
     log: Callable[[str], None] = print,
 ) -> LimitResult:
-    """Sweep the batch sizes over the first `sample` texts, then time all texts at the best."""
+    """Sweep the batch sizes over the first `sample` texts, then time all texts at the best.
+
+    Then the sample again at the best batch size with each of `other_threads` torch threads.
+    """
     import torch
 
     previous = torch.get_num_threads()
@@ -49,7 +54,12 @@ def measure_limit(
         rate = round(docs_per_s(enricher, texts, best), 1)
         cpu_ms = round((time.process_time() - cpu_started) * 1000 / len(texts), 3)
         log(f"  batch {best:>5}: {rate:.0f} docs/s, {cpu_ms:.2f} CPU ms/doc ({len(texts)} texts)")
-        return LimitResult(by_batch, best, rate, cpu_ms, torch_threads)
+        by_threads = {torch_threads: by_batch[best]}
+        for threads in other_threads:
+            torch.set_num_threads(threads)
+            by_threads[threads] = round(docs_per_s(enricher, texts[:sample], best), 1)
+            log(f"  batch {best:>5}: {by_threads[threads]:.0f} docs/s with TORCH_THREADS={threads}")
+        return LimitResult(by_batch, best, rate, cpu_ms, torch_threads, by_threads)
     finally:
         torch.set_num_threads(previous)
 

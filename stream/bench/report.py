@@ -68,6 +68,7 @@ def summarize(results: Results) -> dict[str, Any]:
         "cpu_ms_per_doc": results.limit.cpu_ms_per_doc,
         "docs_per_s_by_batch": results.limit.by_batch,
         "torch_threads": results.limit.torch_threads,
+        "docs_per_s_by_torch_threads": results.limit.by_threads,
     }
     summary["phases"] = {name: _phase(p) for name, p in results.phases.items()}
     summary["sweep"] = [_phase(p) for p in results.sweep]
@@ -88,19 +89,24 @@ def summarize(results: Results) -> dict[str, Any]:
 def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
     """Defaults from what was measured.
 
-    BATCH_MAX and BATCH_WITHIN_S: of the sweep points within 3% of the best full-load
-    throughput, the one with the lowest p99 at half load. Processes: one per CPU when a
-    second worker adds at least half a worker's throughput, each with TORCH_THREADS=1.
+    BATCH_MAX and BATCH_WITHIN_S: of the sweep points within 10% of the best full-load
+    throughput (the margin is the machines' noise), the one with the lowest p99 at half
+    load. Worker processes: one per CPU when a second worker adds at least half a worker's
+    throughput. TORCH_THREADS: 1, unless a lone worker gains 15% from more threads.
     """
     best = max(p.loads["full-load"].msgs_per_s for p in results.sweep)
-    near = [p for p in results.sweep if p.loads["full-load"].msgs_per_s >= 0.97 * best]
+    near = [p for p in results.sweep if p.loads["full-load"].msgs_per_s >= 0.9 * best]
     pick = min(near, key=lambda p: p.loads["half-load"].p99_ms)
     cpus = len(os.sched_getaffinity(0))
     processes = cpus if summary["two_workers_over_one"] >= 1.5 else 1
+    by_threads = results.limit.by_threads
+    threads = max(by_threads, key=by_threads.__getitem__)
+    if processes > 1 or by_threads[threads] < 1.15 * by_threads.get(1, by_threads[threads]):
+        threads = 1
     return {
         "BATCH_MAX": pick.phase.batch_max,
         "BATCH_WITHIN_S": pick.phase.within_s,
-        "TORCH_THREADS": 1,
+        "TORCH_THREADS": threads,
         "worker_processes": processes,
         "TOPIC_PARTITIONS": max(processes, 2),
     }

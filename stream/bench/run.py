@@ -15,6 +15,7 @@ and finally the table, the JSON and the PNG (stream/bench/report.py).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -216,6 +217,7 @@ def _limit(
         config.limit_sample,
         config.limit_batches,
         torch_threads=config.torch_threads,
+        other_threads=[n for n in {1, cpu_count()} if n != config.torch_threads],
         log=log,
     )
 
@@ -246,6 +248,11 @@ class _broker:
 
             self.log("▶ stopping the private Kafka broker")
             broker.stop(self.port, home=self.home)
+
+
+def cpu_count() -> int:
+    """CPUs this process may use."""
+    return len(os.sched_getaffinity(0))
 
 
 def _timed_log() -> Callable[[str], None]:
