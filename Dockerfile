@@ -25,6 +25,6 @@ RUN python -c "from nlp import ensure_default_model; print(ensure_default_model(
 
 EXPOSE 6066
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('WEB_PORT', '6066') + '/')" || exit 1
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('WEB_PORT', '6066') + '/healthz')" || exit 1
 ENTRYPOINT ["feedback"]
 CMD ["worker"]

@@ -19,6 +19,7 @@ import faust
 from faust.types import EventT
 
 from stream.contracts import Source
+from stream.metrics import record_model_refusal, record_model_swap
 from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
 from stream.settings import Settings
@@ -48,6 +49,7 @@ class EnrichJob:
     def swap(self, enricher: Enricher) -> None:
         """Serve `enricher` from the next batch on (a batch reads the model once, at its start)."""
         self.enricher = enricher
+        record_model_swap(enricher.version)
 
 
 def create_app(
@@ -100,7 +102,11 @@ def create_app(
 
     if load_version is not None and settings.model_version is None:
         follower = ModelFollower(
-            settings, load=load_version, swap=job.swap, current=lambda: job.enricher.version
+            settings,
+            load=load_version,
+            swap=job.swap,
+            current=lambda: job.enricher.version,
+            on_refusal=record_model_refusal,
         )
         app.model_follower = follower
 
