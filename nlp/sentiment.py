@@ -120,11 +120,16 @@ def train_classifier(
     settings: TrainSettings,
     on_epoch: Callable[[EpochLog], None] | None = None,
     progress: Callable[[int], object] | None = None,
+    model: SentimentClassifier | None = None,
 ) -> tuple[SentimentClassifier, list[EpochLog]]:
-    """Weighted cross-entropy training with early stopping on validation macro-F1."""
+    """Weighted cross-entropy training with early stopping on validation macro-F1.
+
+    Pass `model` to continue training it (e.g. fine-tuning after pre-training).
+    """
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
-    model = SentimentClassifier(n_buckets, settings.dim, n_labels, settings.dropout)
+    if model is None:
+        model = SentimentClassifier(n_buckets, settings.dim, n_labels, settings.dropout)
     sparse_opt = torch.optim.SparseAdam(list(model.embed.parameters()), lr=settings.lr)
     dense_opt = torch.optim.Adam(model.out.parameters(), lr=settings.lr)
     order = list(range(len(train)))

