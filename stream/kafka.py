@@ -106,3 +106,16 @@ async def ensure_topics(
             log.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
     finally:
         await admin.close()
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of an existing topic."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options()
+    )
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in description["partitions"])
+    finally:
+        await admin.close()

@@ -27,7 +27,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from stream.contracts import InvalidFeedback, Label, Source, dead_letter, dumps, parse_label
-from stream.kafka import consumer, ensure_topics, producer
+from stream.kafka import consumer, ensure_topics, partitions_of, producer
 from stream.models import announce, announcement
 from stream.settings import Settings
 
@@ -77,7 +77,6 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
     """Runs in the training process: a candidate from the labels, and both models' metrics."""
     from nlp.evaluation import evaluate_version
-
     from nlp.training import load_config, train_model
 
     config = load_config()
@@ -143,9 +142,7 @@ class Trainer:
     async def _rebuild(self, cons, dlq) -> dict[TopicPartition, int]:
         """Read the labels topic up to its current end; labels past the commits are new."""
         s = self.settings
-        await cons.topics()
-        partitions = cons.partitions_for_topic(s.labels_topic) or set()
-        tps = [TopicPartition(s.labels_topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(s.labels_topic, p) for p in await partitions_of(s, s.labels_topic)]
         cons.assign(tps)
         await cons.seek_to_beginning(*tps)
         ends = await cons.end_offsets(tps)
