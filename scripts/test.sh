@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ "${CI:-}" = "true" ] || [ "${FEEDBACK_TEST_SYSTEM_DEPS:-}" = "1" ]; then
+  bash scripts/system-deps.sh
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 
 BROKER_HOME=$(mktemp -d -t feedback-brokers-XXXX)
