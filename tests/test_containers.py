@@ -43,8 +43,16 @@ def test_compose_has_kraft_kafka_and_a_worker_built_from_the_dockerfile() -> Non
     assert "ports" not in worker, "fixed host ports would stop `--scale worker=N`"
 
 
+def test_compose_trainer_shares_the_image_and_the_model_volume() -> None:
+    worker, trainer = COMPOSE["services"]["worker"], COMPOSE["services"]["trainer"]
+    assert trainer["image"] == worker["image"]
+    assert trainer["command"] == ["trainer"]
+    assert "models:/models" in trainer["volumes"] and "models:/models" in worker["volumes"]
+    assert trainer["environment"]["MODEL_STORE"] == worker["environment"]["MODEL_STORE"]
+
+
 def test_compose_environment_names_are_real_settings() -> None:
-    for name in ("worker",):
+    for name in ("worker", "trainer"):
         unknown = set(COMPOSE["services"][name]["environment"]) - SETTING_NAMES
         assert not unknown, f"{name} sets variables no setting reads: {unknown}"
 
