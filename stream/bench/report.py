@@ -109,6 +109,11 @@ def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
         "TORCH_THREADS": threads,
         "worker_processes": processes,
         "TOPIC_PARTITIONS": max(processes, 2),
+        "measured_at_this_point": {
+            "msgs_per_s": pick.loads["full-load"].msgs_per_s,
+            "p50_ms_half_load": pick.loads["half-load"].p50_ms,
+            "p99_ms_half_load": pick.loads["half-load"].p99_ms,
+        },
     }
 
 
@@ -153,8 +158,14 @@ def table(results: Results, summary: dict[str, Any]) -> str:
         f"before the phases {min(p.loadavg_before for p in all_phases(results)):.1f} to "
         f"{max(p.loadavg_before for p in all_phases(results)):.1f})"
     )
-    recommended = ", ".join(f"{k}={v}" for k, v in summary["recommended"].items())
-    lines += ["", f"recommended: {recommended}"]
+    recommended = dict(summary["recommended"])
+    point = recommended.pop("measured_at_this_point")
+    lines += [
+        "",
+        "recommended: " + ", ".join(f"{k}={v}" for k, v in recommended.items()),
+        f"  (this sweep point: {point['msgs_per_s']:.0f} msgs/s at full load, p50/p99 "
+        f"{point['p50_ms_half_load']:.0f}/{point['p99_ms_half_load']:.0f} ms at half load)",
+    ]
     return "\n".join(lines)
 
 
