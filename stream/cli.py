@@ -420,6 +420,36 @@ def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=run_bench)
 
 
+def _add_model_operations(models: argparse.ArgumentParser) -> None:
+    """`feedback models promote|rollback`: announce a version to every worker (stream/models.py)."""
+    actions = next(a for a in models._actions if isinstance(a, argparse._SubParsersAction))
+    promote = actions.add_parser("promote", help="promote a stored version and announce it")
+    promote.add_argument("version", help="a version from `feedback models list`")
+    promote.set_defaults(handler=_models_promote)
+    rollback = actions.add_parser("rollback", help="announce the previously promoted version")
+    rollback.set_defaults(handler=_models_rollback)
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    from stream.models import promote
+
+    record = promote(Settings(), args.version)
+    print(f"promoted {record['version']} (was {record['previous']}); announced to the workers")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    from stream.models import ModelRefused, rollback
+
+    try:
+        record = rollback(Settings())
+    except ModelRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"rolled back to {record['version']} (was {record['previous']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feedback",
@@ -429,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_commands(sub)
     _add_broker_commands(sub)
     _add_model_commands(sub)
+    _add_model_operations(sub.choices["models"])
     _add_bench_commands(sub)
     return parser
 

@@ -86,6 +86,39 @@ def promote(settings: Settings, version: str, *, action: str = "promote") -> dic
     return record
 
 
+async def history(settings: Settings) -> list[dict[str, Any]]:
+    """Every valid announcement on the models topic, oldest first."""
+    from aiokafka import TopicPartition
+
+    cons = consumer(settings)
+    await cons.start()
+    try:
+        tp = TopicPartition(settings.models_topic, 0)
+        cons.assign([tp])
+        end = (await cons.end_offsets([tp]))[tp]
+        await cons.seek_to_beginning(tp)
+        records = []
+        while await cons.position(tp) < end:
+            for rec in (await cons.getmany(tp, timeout_ms=1000)).get(tp, []):
+                try:
+                    record = orjson.loads(rec.value)
+                    validator("model_announcement").validate(record)
+                except Exception:
+                    continue
+                records.append(record)
+        return records
+    finally:
+        await cons.stop()
+
+
+def rollback(settings: Settings) -> dict[str, Any]:
+    """Announce the version that was serving before the latest announcement."""
+    announced = asyncio.run(history(settings))
+    if not announced or not announced[-1].get("previous"):
+        raise ModelRefused("nothing to roll back to: no announcement names a previous version")
+    return promote(settings, announced[-1]["previous"], action="rollback")
+
+
 def verify_enricher(enricher: Enricher) -> None:
     """A smoke prediction: sane probabilities and entity offsets, or `ModelRefused`."""
     for text, result in zip(SMOKE_TEXTS, enricher.enrich(SMOKE_TEXTS), strict=True):
