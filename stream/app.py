@@ -9,6 +9,7 @@ ack the batch, so its offsets can be committed (at-least-once; never lose a mess
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -138,14 +139,9 @@ async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:
         job.ops.batch_done(messages, outcomes, inference_s=inference_s)
 
 
-async def publish(
-    job: EnrichJob,
-    outcomes: Sequence[Outcome],
-    *,
-    sleep: Callable[[float], object] = asyncio.sleep,
-) -> None:
+async def publish(job: EnrichJob, outcomes: Sequence[Outcome]) -> None:
     """Send all outcomes and wait until the broker has them, retrying while it is away."""
-    for attempt in range(1_000_000):
+    for attempt in itertools.count():
         try:
             futures = [
                 await (job.dlq if outcome.dead else job.output).send(
@@ -160,7 +156,7 @@ async def publish(
             log.warning(
                 "publishing %d records failed (%r); retrying in %ss", len(outcomes), exc, delay
             )
-            await sleep(delay)
+            await asyncio.sleep(delay)
 
 
 def _message(event: EventT) -> Message:
