@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         0, ge=0, description="Also train on new labels every this many seconds (0: off)."
     )
     promotion_margin: float = Field(
-        0.01,
+        0.02,
         ge=0,
         le=1,
         description="A candidate is promoted unless a target metric is worse by more than this.",

@@ -125,7 +125,7 @@ def test_labels_train_promote_and_the_running_worker_switches(topics, workers, s
         store,
         tmp_path / "trainer.log",
         RETRAIN_AFTER_LABELS="40",
-        PROMOTION_MARGIN="0.03",
+        PROMOTION_MARGIN="0.05",
     ).start()
     n = 0
 
@@ -182,7 +182,7 @@ def test_a_worse_candidate_is_rejected(topics, store, tmp_path):
         store,
         tmp_path / "trainer.log",
         RETRAIN_AFTER_LABELS="600",
-        PROMOTION_MARGIN="0.03",
+        PROMOTION_MARGIN="0.05",
     ).start()
     try:
         trainer.wait_for(r"trainer ready", 120)
