@@ -61,6 +61,7 @@ class Phase:
     torch_threads: int = 1
     command: tuple[str, ...] = WORKER
     warmup: int = 300
+    env: tuple[tuple[str, str], ...] = ()  # more environment for the workers
 
 
 @dataclass
@@ -359,6 +360,7 @@ def worker_env(ctx: Context, settings: Settings, phase: Phase) -> dict[str, str]
         # Private announcement topics: a shared broker's model swaps stay out of the run.
         "MODELS_TOPIC": f"{settings.app_id}.models",
         "LABELS_TOPIC": f"{settings.app_id}.labels",
+        **dict(phase.env),
     }
 
 
