@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -75,14 +74,15 @@ class Trainer:
         raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
 
 
-def labels_file(tmp_path: Path, n: int, *, shuffle: bool = False, seed: int = 1) -> Path:
+INVERTED = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
+
+
+def labels_file(tmp_path: Path, n: int, *, invert: bool = False, seed: int = 1) -> Path:
+    """Labels from the training data; `invert` swaps positive and negative (a poisoned set)."""
     rows = [json.loads(line) for line in TRAIN.read_text().splitlines()[:n]]
-    rng = random.Random(seed)
-    if shuffle:
-        sentiments = [r["sentiment"] for r in rows]
-        rng.shuffle(sentiments)
-        for row, sentiment in zip(rows, sentiments, strict=True):
-            row["sentiment"] = sentiment
+    if invert:
+        for row in rows:
+            row["sentiment"] = INVERTED[row["sentiment"]]
     path = tmp_path / "labels.jsonl"
     with path.open("w") as out:
         for i, row in enumerate(rows):
@@ -181,12 +181,12 @@ def test_a_worse_candidate_is_rejected(topics, store, tmp_path):
         topics,
         store,
         tmp_path / "trainer.log",
-        RETRAIN_AFTER_LABELS="600",
+        RETRAIN_AFTER_LABELS="900",
         PROMOTION_MARGIN="0.05",
     ).start()
     try:
         trainer.wait_for(r"trainer ready", 120)
-        import_labels(topics, labels_file(tmp_path, 600, shuffle=True), store)
+        import_labels(topics, labels_file(tmp_path, 2000, invert=True), store)
         trainer.wait_for(r"rejected by the gate", 900)
     finally:
         trainer.stop()
