@@ -96,19 +96,46 @@ class PhaseResult:
 
 @dataclass
 class WorkerProcess:
-    """A worker subprocess and its log file."""
+    """A worker subprocess (restartable, on a new web port) and its log file."""
 
-    proc: subprocess.Popen
+    argv: list[str]
+    env: dict[str, str]
     log: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+
+    def start(self) -> WorkerProcess:
+        env = {**self.env, "WEB_PORT": str(_free_port())}
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def exited(self) -> str | None:
+        """Why the worker is gone (exit code, error lines, end of its log), or None if alive."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            return None
+        lines = self.log.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if " ERROR " in line or "Error" in line][:10]
+        return "\n".join(
+            [f"worker {self.proc.pid} exited with {self.proc.returncode} (log {self.log})",
+             *errors, "...", *lines[-10:]]
+        )  # fmt: skip
 
     def check(self) -> None:
-        """Raise, with the end of its log, if the worker has exited."""
-        if self.proc.poll() is not None:
-            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-25:])
-            raise RuntimeError(
-                f"worker {self.proc.pid} exited with {self.proc.returncode}; "
-                f"the end of {self.log}:\n{tail}"
-            )
+        """Raise if the worker has exited."""
+        reason = self.exited()
+        if reason:
+            raise RuntimeError(reason)
 
 
 @dataclass
@@ -138,12 +165,12 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
     await _wait_for_leaders(settings, topics)
     loadavg = os.getloadavg()[0]
     ctx.log(f"▶ {phase.name}: starting {phase.workers} worker(s) ({_describe(phase)})")
-    workers = [_start_worker(ctx, settings, phase, i) for i in range(phase.workers)]
+    workers = [_worker(ctx, settings, phase, i).start() for i in range(phase.workers)]
     sink = Sink(settings)
     await sink.start()
     try:
         started = time.monotonic()
-        await _wait_for_group(settings, workers)
+        await _wait_for_group(ctx, settings, workers)
         ready_s = time.monotonic() - started
         ctx.log(f"  {phase.name}: {len(workers)} worker(s) ready after {ready_s:.1f} s")
         await _drive(ctx, phase, workers, sink, Load("warm-up", phase.warmup), values, None)
@@ -153,7 +180,7 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
             results[load.name] = await _drive(ctx, phase, workers, sink, load, values, rate)
             for worker in workers:
                 worker.check()
-        rss = [peak_rss_mb(w.proc.pid) for w in workers]
+        rss = [peak_rss_mb(w.pid) for w in workers]
         return PhaseResult(phase, results, rss, round(loadavg, 2))
     finally:
         await sink.stop()
@@ -242,13 +269,13 @@ async def _drive(
     ]
     pace = f"at {rate:.0f} msgs/s" if rate else "at full speed"
     ctx.log(f"  {phase.name}/{load.name}: producing {load.messages} messages {pace}")
-    cpu_before = sum(cpu_seconds(w.proc.pid) for w in workers)
+    cpu_before = sum(cpu_seconds(w.pid) for w in workers)
     producing = asyncio.create_task(_produce(sink.settings, payloads, ids, phase.partitions, rate))
     try:
         await _wait_for_arrivals(ctx, f"{phase.name}/{load.name}", sink, ids)
     finally:
         await producing
-    worker_cpu_s = sum(cpu_seconds(w.proc.pid) for w in workers) - cpu_before
+    worker_cpu_s = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
     result = _measure(load, rate, [sink.arrivals[i] for i in ids], worker_cpu_s)
     ctx.log(
         f"    {result.msgs_per_s:.0f} msgs/s, latency p50 {result.p50_ms:.0f} ms "
@@ -364,34 +391,24 @@ def worker_env(ctx: Context, settings: Settings, phase: Phase) -> dict[str, str]
     }
 
 
-def _start_worker(ctx: Context, settings: Settings, phase: Phase, index: int) -> WorkerProcess:
-    env = {**worker_env(ctx, settings, phase), "WEB_PORT": str(_free_port())}
+def _worker(ctx: Context, settings: Settings, phase: Phase, index: int) -> WorkerProcess:
     log = ctx.workdir / "logs" / f"{settings.app_id}-{index}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, *phase.command],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return WorkerProcess(proc, log)
+    return WorkerProcess([sys.executable, *phase.command], worker_env(ctx, settings, phase), log)
 
 
 def _stop_workers(workers: list[WorkerProcess], timeout_s: float = 30) -> None:
     """SIGTERM all, wait, then SIGKILL what is left."""
-    for worker in workers:
-        if worker.proc.poll() is None:
-            worker.proc.send_signal(signal.SIGTERM)
+    procs = [w.proc for w in workers if w.proc is not None]
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    for worker in workers:
+    for proc in procs:
         try:
-            worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(worker.proc.pid, signal.SIGKILL)
-            worker.proc.wait(10)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @contextlib.asynccontextmanager
@@ -424,14 +441,24 @@ async def _wait_for_leaders(settings: Settings, topics: list[str], timeout_s: fl
 
 
 async def _wait_for_group(
-    settings: Settings, workers: list[WorkerProcess], timeout_s: float = 180
+    ctx: Context, settings: Settings, workers: list[WorkerProcess], timeout_s: float = 180
 ) -> None:
-    """Wait until the consumer group is stable with all workers (each has loaded the model)."""
+    """Wait until the consumer group is stable with all workers (each has loaded the model).
+
+    A worker that exits while starting is started again, twice at most: on a shared
+    machine its web port can be taken between our check and its bind.
+    """
     async with _admin(settings) as admin:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for worker in workers:
-                worker.check()
+                reason = worker.exited()
+                if reason and worker.restarts < 2:
+                    ctx.log(f"  ! {reason}\n  ! starting it again")
+                    worker.restarts += 1
+                    worker.start()
+                elif reason:
+                    raise RuntimeError(reason)
             with contextlib.suppress(Exception):  # the coordinator may not know the group yet
                 (response,) = await admin.describe_consumer_groups([settings.app_id])
                 _, _, state, _, _, group_members, *_ = response.groups[0]

@@ -101,13 +101,13 @@ def run_bench(
                 log,
             )
             for phase in kafka_phases(config):
-                results.phases[phase.name] = asyncio.run(run_phase(ctx, phase, records))
+                results.phases[phase.name] = _run_phase(ctx, phase, records)
             e2e = results.phases["e2e"]
             for phase in sweep_phases(config, e2e.loads["full-load"].msgs_per_s / 2):
                 if (phase.batch_max, phase.within_s) == (config.batch_max, config.within_s):
                     results.sweep.append(e2e)  # the e2e phase measured this point already
                 else:
-                    results.sweep.append(asyncio.run(run_phase(ctx, phase, records)))
+                    results.sweep.append(_run_phase(ctx, phase, records))
         results.seconds = round(time.monotonic() - started, 1)
         return results
     finally:
@@ -194,6 +194,15 @@ def main(
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _run_phase(ctx: Context, phase: Phase, records: list[dict]) -> PhaseResult:
+    """Run a phase; once more (on fresh topics) if a worker died or it timed out."""
+    try:
+        return asyncio.run(run_phase(ctx, phase, records))
+    except (RuntimeError, TimeoutError) as exc:
+        ctx.log(f"  ! {phase.name} failed ({exc}); running it again")
+        return asyncio.run(run_phase(ctx, phase, records))
 
 
 def _ensure_model(settings: Settings, log: Callable[[str], None]) -> str:
