@@ -202,12 +202,15 @@ def save_classifier(
 ) -> None:
     from safetensors.torch import save_file
 
-    meta = {
-        "labels": json.dumps(list(labels)),
-        "features": json.dumps(features.to_dict()),
-        "dim": str(model.embed.embedding_dim),
-        "dropout": str(model.dropout.p),
+    # One metadata key: safetensors writes several keys in arbitrary order, and
+    # byte-identical files for identical training runs are worth keeping.
+    info = {
+        "labels": list(labels),
+        "features": features.to_dict(),
+        "dim": model.embed.embedding_dim,
+        "dropout": model.dropout.p,
     }
+    meta = {"feedback_sentiment": json.dumps(info, sort_keys=True)}
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata=meta)
 
@@ -225,9 +228,11 @@ def load_classifier(
     except Exception as exc:  # safetensors raises several types for bad files
         raise ModelCorruptError(f"cannot read {path.name}: {exc}") from exc
     try:
-        file_labels = json.loads(meta["labels"])
-        file_features = FeatureConfig.from_dict(json.loads(meta["features"]))
-        dim = int(meta["dim"])
+        info = json.loads(meta["feedback_sentiment"])
+        file_labels = info["labels"]
+        file_features = FeatureConfig.from_dict(info["features"])
+        dim = int(info["dim"])
+        dropout = float(info.get("dropout", 0.0))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelMismatchError(f"{path.name}: missing or bad metadata ({exc})") from exc
     if list(file_labels) != list(labels):
@@ -243,7 +248,7 @@ def load_classifier(
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if got != expected:
         raise ModelMismatchError(f"{path.name}: tensor shapes {got} != expected {expected}")
-    model = SentimentClassifier(features.n_buckets, dim, len(labels), float(meta.get("dropout", 0)))
+    model = SentimentClassifier(features.n_buckets, dim, len(labels), dropout)
     model.load_state_dict(tensors)
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise ModelCorruptError(f"{path.name}: non-finite weights")

@@ -1,0 +1,86 @@
+"""`feedback train|evaluate|models list` on a tiny config, and training reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp import ModelStore, load_enricher
+from nlp.data import DEV_SET
+from nlp.training import DEFAULT_CONFIG
+from stream.cli import main
+
+TINY = {
+    "data": {"tweets": "false", "synthetic": "60", "val_fraction": "0.3"},
+    "sentiment": {"n_buckets": "4096", "dim": "8", "epochs": "3", "pretrain_epochs": "0"},
+    "ner": {"epochs": "2", "synthetic": "60", "rehearsal": "0"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fast config and a small training file with a custom label (GADGET)."""
+    root = tmp_path_factory.mktemp("tiny")
+    lines = DEFAULT_CONFIG.read_text("utf-8").splitlines()
+    section, out = "", []
+    for line in lines:
+        if line.startswith("["):
+            section = line.strip("[]")
+        key = line.split("=")[0].strip()
+        if section in TINY and key in TINY[section]:
+            line = f"{key} = {TINY[section][key]}"
+        out.append(line)
+    (root / "tiny.cfg").write_text("\n".join(out) + "\n", "utf-8")
+    records = [json.loads(line) for line in DEV_SET.read_text("utf-8").splitlines()[:40]]
+    records.append({"text": "My new Zorbo Z9 gadget is great", "sentiment": "positive",
+                    "entities": [{"start": 7, "end": 15, "label": "GADGET"}]})  # fmt: skip
+    data = root / "small.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    return root / "tiny.cfg", data
+
+
+def _train(store: Path, tiny: tuple[Path, Path], *extra: str) -> int:
+    cfg, data = tiny
+    return main(["train", "--store", str(store), "--config", str(cfg), "--data", str(data), *extra])
+
+
+def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) -> None:
+    store, report = tmp_path / "store", tmp_path / "report"
+    assert (
+        _train(store, tiny, "--seed", "1", "--version", "v1", "--output-report", str(report)) == 0
+    )
+    out = capsys.readouterr()
+    assert "sentiment epoch 1" in out.err and "ner epoch 1" in out.err  # losses per epoch
+    assert {p.name for p in report.iterdir()} >= {"report.json", "confusion_matrix.png",
+                                                  "learning_curve.png"}  # fmt: skip
+    card = ModelStore(store).verify("v1")
+    assert "GADGET" in card["ner"]["labels"]  # custom labels are learnt
+    assert ModelStore(store).promoted() == "v1"
+
+    assert main(["evaluate", "--store", str(store), "--report", str(tmp_path / "r2")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "PRODUCT" in out and "docs/s" in out
+    report_json = json.loads((tmp_path / "r2" / "report.json").read_text("utf-8"))
+    assert report_json["sentiment"]["confusion_matrix"]["labels"] == [
+        "negative",
+        "neutral",
+        "positive",
+    ]
+
+    assert main(["models", "list", "--store", str(store)]) == 0
+    assert "* v1" in capsys.readouterr().out
+    assert main(["evaluate", "--store", str(tmp_path / "empty")]) == 1
+
+
+def test_training_is_reproducible(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
+    for name in ("a", "b"):
+        assert _train(tmp_path / name, tiny, "--seed", "3", "--version", "v", "--no-promote") == 0
+    files_a = ModelStore(tmp_path / "a").read_card("v")["files"]
+    files_b = ModelStore(tmp_path / "b").read_card("v")["files"]
+    assert files_a == files_b
+    texts = ["Love the Pixel 8", "Comcast is awful"]
+    a = [e.to_dict() for e in load_enricher(tmp_path / "a", "v").enrich(texts)]
+    b = [e.to_dict() for e in load_enricher(tmp_path / "b", "v").enrich(texts)]
+    assert a == b
