@@ -2,8 +2,8 @@
 
 Default pipeline (all that `enrich` needs; tagger/parser/lemmatizer are dropped):
 
-    tokenizer -> ner (en_core_web_sm's, fine-tuned) -> catalogue (span_ruler)
-              -> product_extender -> entity_tidy
+    tokenizer -> ner (en_core_web_sm's, fine-tuned) -> catalogue, catalogue_lower
+              (span_rulers) -> product_extender -> entity_tidy
 
 `catalogue` is spaCy's `span_ruler` writing to `doc.ents` with our registered
 filter `feedback.longest_ents_filter.v1`: on overlap the longer span wins, on a
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import spacy
@@ -161,38 +161,48 @@ def read_catalogue(path: str | Path) -> list[dict]:
     return entries
 
 
-def catalogue_patterns(nlp: Language, entries: Iterable[dict]) -> Iterator[dict]:
-    """span_ruler patterns: the name as written, plus a lowercase token pattern when safe.
+def catalogue_patterns(entries: Iterable[dict]) -> tuple[list[dict], list[dict]]:
+    """Phrase patterns: (exact-case, case-insensitive).
 
     Case-insensitive matching is used when asked (`"ignore_case": true`) or when
     the name cannot be an ordinary word (it has a digit or inner capital:
     iPhone, PS5), so "apple pie" stays out while "iphone" is found.
     """
+    exact, lower = [], []
     for entry in entries:
         name, label = entry["name"].strip(), entry["label"]
-        yield {"label": label, "pattern": name, "id": name}
+        exact.append({"label": label, "pattern": name, "id": name})
         distinctive = any(c.isdigit() for c in name) or any(c.isupper() for c in name[1:])
         if entry.get("ignore_case", distinctive):
-            tokens = [t.lower_ for t in nlp.make_doc(name)]
-            yield {"label": label, "pattern": [{"LOWER": t} for t in tokens], "id": name}
+            lower.append({"label": label, "pattern": name, "id": name})
+    return exact, lower
 
 
 def add_catalogue(nlp: Language, entries: Iterable[dict], name: str = "catalogue") -> None:
-    """Add (or extend) the catalogue span_ruler after the statistical NER."""
-    if name not in nlp.pipe_names:
-        nlp.add_pipe(
-            "span_ruler",
-            name=name,
-            after="ner" if "ner" in nlp.pipe_names else None,
-            config={
-                "spans_key": None,
-                "annotate_ents": True,
-                "ents_filter": {"@misc": "feedback.longest_ents_filter.v1"},
-                "phrase_matcher_attr": "ORTH",
-                "overwrite": False,
-            },
-        )
-    nlp.get_pipe(name).add_patterns(list(catalogue_patterns(nlp, entries)))
+    """Add (or extend) the catalogue after the statistical NER.
+
+    Two span_rulers with phrase matchers only (token patterns are ~20x slower):
+    `<name>` matches ORTH, `<name>_lower` matches LOWER for case-insensitive names.
+    """
+    exact, lower = catalogue_patterns(entries)
+    previous = "ner" if "ner" in nlp.pipe_names else None
+    for pipe_name, attr, patterns in ((name, "ORTH", exact), (f"{name}_lower", "LOWER", lower)):
+        if pipe_name not in nlp.pipe_names:
+            nlp.add_pipe(
+                "span_ruler",
+                name=pipe_name,
+                after=previous,
+                config={
+                    "spans_key": None,
+                    "annotate_ents": True,
+                    "ents_filter": {"@misc": "feedback.longest_ents_filter.v1"},
+                    "phrase_matcher_attr": attr,
+                    "overwrite": False,
+                },
+            )
+        if patterns:
+            nlp.get_pipe(pipe_name).add_patterns(patterns)
+        previous = pipe_name
 
 
 def load_base(name: str = BASE_MODEL) -> Language:
