@@ -16,7 +16,11 @@ from nlp.data import DEV_SET
 def store(request: pytest.FixtureRequest) -> Path:
     """A store with the default model, cached across runs in pytest's cache dir."""
     path = Path(request.config.cache.mkdir("nlp-models"))
-    ensure_default_model(path, progress=False)
+    version = ensure_default_model(path, progress=False)
+    model_store = ModelStore(path)
+    for old in model_store.versions():  # keep the cache to one version
+        if old != version:
+            model_store.delete(old)
     return path
 
 
