@@ -140,7 +140,9 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     """`feedback train|evaluate|models`: model training, evaluation and the model store (nlp/)."""
     import os
 
-    default_store = os.environ.get("MODEL_STORE") or str(Path("~/.cache/feedback/models"))
+    # Same default as the worker's settings: $MODEL_STORE, else $FEEDBACK_HOME/models.
+    home = os.environ.get("FEEDBACK_HOME") or "~/.cache/feedback"
+    default_store = os.environ.get("MODEL_STORE") or str(Path(home) / "models")
 
     def store_arg(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
