@@ -67,16 +67,17 @@ def list_command(store: str | Path) -> int:
         print(f"no models in {model_store.root}")
         return 0
     promoted = model_store.promoted()
-    print(f"{'':2}{'version':<20} {'created':<26} {'sent.acc':>8} {'ner F1':>7}")
+    print(f"{'':2}{'version':<20} {'created':<26} {'val acc':>7} {'dev acc':>7} {'dev F1':>7}")
     for v in versions:
         try:
             card = model_store.read_card(v)
         except ModelError as exc:
             print(f"  {v:<20} unreadable: {exc}")
             continue
-        val = card.get("metrics", {}).get("validation", {})
-        acc = val.get("sentiment", {}).get("accuracy", float("nan"))
-        f1 = val.get("ner", {}).get("f", float("nan"))
+        metrics = card.get("metrics", {})
+        val = metrics.get("validation", {}).get("sentiment", {}).get("accuracy", float("nan"))
+        dev = metrics.get("dev", {})
+        acc, f1 = dev.get("sentiment_accuracy", float("nan")), dev.get("ner_f1", float("nan"))
         mark = "* " if v == promoted else "  "
-        print(f"{mark}{v:<20} {card.get('created_at', ''):<26} {acc:>8.3f} {f1:>7.3f}")
+        print(f"{mark}{v:<20} {card.get('created_at', ''):<26} {val:>7.3f} {acc:>7.3f} {f1:>7.3f}")
     return 0
