@@ -28,6 +28,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from stream.bench.cpu import cpu_seconds, machine_busy_seconds, peak_rss_mb
 from stream.kafka import consumer, ensure_topics, producer
 from stream.settings import Settings
 
@@ -82,6 +83,7 @@ class LoadResult:
     p50_enriched_to_received_ms: float  # `processed_at` -> received by the benchmark
     worker_cpu_ms_per_msg: float  # CPU time of the worker processes per message
     worker_cpu_utilisation: float  # their CPU seconds per second of the load (cores busy)
+    others_cpu_cores: float  # CPUs kept busy by other processes of the machine meanwhile
 
 
 @dataclass
@@ -91,7 +93,6 @@ class PhaseResult:
     phase: Phase
     loads: dict[str, LoadResult]
     peak_rss_mb: list[float] = field(default_factory=list)
-    loadavg_before: float = 0.0  # the machine's 1-minute load average when the phase began
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Context:
     model_dir: Path
     workdir: Path
     log: Callable[[str], None] = print
+    helper_pids: tuple[int, ...] = ()  # our other processes (the private broker)
 
 
 async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResult:
@@ -163,7 +165,6 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
     topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
     await ensure_topics(settings, topics)
     await _wait_for_leaders(settings, topics)
-    loadavg = os.getloadavg()[0]
     ctx.log(f"▶ {phase.name}: starting {phase.workers} worker(s) ({_describe(phase)})")
     workers = [_worker(ctx, settings, phase, i).start() for i in range(phase.workers)]
     sink = Sink(settings)
@@ -181,24 +182,10 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
             for worker in workers:
                 worker.check()
         rss = [peak_rss_mb(w.pid) for w in workers]
-        return PhaseResult(phase, results, rss, round(loadavg, 2))
+        return PhaseResult(phase, results, rss)
     finally:
         await sink.stop()
         _stop_workers(workers)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The peak resident set size of a live process (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
 # --- the consumer of the enriched records -----------------------------------------------------
@@ -269,18 +256,20 @@ async def _drive(
     ]
     pace = f"at {rate:.0f} msgs/s" if rate else "at full speed"
     ctx.log(f"  {phase.name}/{load.name}: producing {load.messages} messages {pace}")
-    cpu_before = sum(cpu_seconds(w.pid) for w in workers)
+    ours = [os.getpid(), *ctx.helper_pids]
+    before = _CpuSnapshot.take([w.pid for w in workers], ours)
     producing = asyncio.create_task(_produce(sink.settings, payloads, ids, phase.partitions, rate))
     try:
         await _wait_for_arrivals(ctx, f"{phase.name}/{load.name}", sink, ids)
     finally:
         await producing
-    worker_cpu_s = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
-    result = _measure(load, rate, [sink.arrivals[i] for i in ids], worker_cpu_s)
+    cpu = _CpuSnapshot.take([w.pid for w in workers], ours) - before
+    result = _measure(load, rate, [sink.arrivals[i] for i in ids], cpu)
     ctx.log(
         f"    {result.msgs_per_s:.0f} msgs/s, latency p50 {result.p50_ms:.0f} ms "
         f"({result.p50_to_enriched_ms:.0f} to enriched), p99 {result.p99_ms:.0f} ms; "
-        f"workers' CPU {result.worker_cpu_ms_per_msg:.2f} ms/msg"
+        f"workers' CPU {result.worker_cpu_ms_per_msg:.2f} ms/msg; "
+        f"other processes used {result.others_cpu_cores:.1f} CPUs"
     )
     return result
 
@@ -327,8 +316,40 @@ async def _produce(
         await prod.stop()
 
 
+@dataclass
+class _CpuSnapshot:
+    """CPU seconds used so far: by the workers, by our other processes, by the whole machine."""
+
+    wall: float
+    workers: float
+    ours: float
+    machine: float
+
+    @classmethod
+    def take(cls, workers: list[int], ours: list[int]) -> _CpuSnapshot:
+        return cls(
+            time.monotonic(),
+            sum(cpu_seconds(pid) for pid in workers),
+            sum(cpu_seconds(pid) for pid in ours),
+            machine_busy_seconds(),
+        )
+
+    def __sub__(self, other: _CpuSnapshot) -> _CpuSnapshot:
+        return _CpuSnapshot(
+            self.wall - other.wall,
+            self.workers - other.workers,
+            self.ours - other.ours,
+            self.machine - other.machine,
+        )
+
+    @property
+    def others_cores(self) -> float:
+        """CPUs that processes other than the benchmark's kept busy meanwhile, on average."""
+        return max(0.0, self.machine - self.workers - self.ours) / self.wall
+
+
 def _measure(
-    load: Load, rate: float | None, arrivals: list[tuple[int, float, float]], worker_cpu_s: float
+    load: Load, rate: float | None, arrivals: list[tuple[int, float, float]], cpu: _CpuSnapshot
 ) -> LoadResult:
     produced, enriched, received = np.array(arrivals, dtype=float).T
     latency = received - produced
@@ -347,8 +368,9 @@ def _measure(
         max_ms=round(float(latency.max()), 1),
         p50_to_enriched_ms=round(float(np.percentile(enriched - produced, 50)), 1),
         p50_enriched_to_received_ms=round(float(np.percentile(received - enriched, 50)), 1),
-        worker_cpu_ms_per_msg=round(worker_cpu_s * 1000 / len(arrivals), 3),
-        worker_cpu_utilisation=round(worker_cpu_s / seconds, 2),
+        worker_cpu_ms_per_msg=round(cpu.workers * 1000 / len(arrivals), 3),
+        worker_cpu_utilisation=round(cpu.workers / seconds, 2),
+        others_cpu_cores=round(cpu.others_cores, 2),
     )
 
 

@@ -66,6 +66,7 @@ def summarize(results: Results) -> dict[str, Any]:
     summary["limit"] = {
         "best_batch": results.limit.best_batch,
         "cpu_ms_per_doc": results.limit.cpu_ms_per_doc,
+        "others_cpu_cores": results.limit.others_cpu_cores,
         "docs_per_s_by_batch": results.limit.by_batch,
         "torch_threads": results.limit.torch_threads,
         "docs_per_s_by_torch_threads": results.limit.by_threads,
@@ -121,9 +122,11 @@ def table(results: Results, summary: dict[str, Any]) -> str:
     """The human-readable report: one row per measurement, then the goals."""
     limit = results.limit
     rows = [
-        ("measurement", "msgs", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/msg", "RSS MB"),
+        ("measurement", "msgs", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/msg", "RSS MB",
+         "others' CPUs"),
         (f"limit: NLP alone, batch {limit.best_batch}", str(results.config.messages),
-         f"{limit.docs_per_s:.0f}", "", "", "", f"{limit.cpu_ms_per_doc:.2f}", ""),
+         f"{limit.docs_per_s:.0f}", "", "", "", f"{limit.cpu_ms_per_doc:.2f}", "",
+         f"{limit.others_cpu_cores:.1f}"),
     ]  # fmt: skip
     labels = {
         ("e2e", "full-load"): "e2e full load, 1 worker",
@@ -154,9 +157,9 @@ def table(results: Results, summary: dict[str, Any]) -> str:
         lines.append(f"{name:<26} {goal['value']:>9}  {goal['target']:<9}  {mark}")
     lines.append(
         f"(in CPU time per message: e2e_over_limit {summary['e2e_over_limit_cpu']}, "
-        f"batched_over_per_message {summary['batched_over_per_message_cpu']}; load average "
-        f"before the phases {min(p.loadavg_before for p in all_phases(results)):.1f} to "
-        f"{max(p.loadavg_before for p in all_phases(results)):.1f})"
+        f"batched_over_per_message {summary['batched_over_per_message_cpu']}. "
+        f'"others\' CPUs": what other processes of this {summary["run"]["cpus"]}-CPU machine '
+        "used meanwhile; the goals assume about 0)"
     )
     recommended = dict(summary["recommended"])
     point = recommended.pop("measured_at_this_point")
@@ -167,10 +170,6 @@ def table(results: Results, summary: dict[str, Any]) -> str:
         f"{point['p50_ms_half_load']:.0f}/{point['p99_ms_half_load']:.0f} ms at half load)",
     ]
     return "\n".join(lines)
-
-
-def all_phases(results: Results) -> list[PhaseResult]:
-    return [*results.phases.values(), *results.sweep]
 
 
 def write_json(summary: dict[str, Any], path: Path) -> None:
@@ -234,6 +233,7 @@ def _row(label: str, phase: PhaseResult, load: str) -> tuple[str, ...]:
         f"{r.p99_ms:.0f}",
         f"{r.worker_cpu_ms_per_msg:.2f}",
         f"{max(phase.peak_rss_mb):.0f}",
+        f"{r.others_cpu_cores:.1f}",
     )
 
 
@@ -246,7 +246,6 @@ def _phase(p: PhaseResult) -> dict[str, Any]:
         "torch_threads": p.phase.torch_threads,
         "per_message_baseline": "baseline" in p.phase.command[-1],
         "peak_rss_mb": [round(r, 1) for r in p.peak_rss_mb],
-        "loadavg_before": p.loadavg_before,
         "loads": {name: vars(r) for name, r in p.loads.items()},
     }
 

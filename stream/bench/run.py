@@ -35,7 +35,7 @@ class Config:
     """The sizes of a run. `QUICK` is the two-minute version."""
 
     messages: int = 20_000  # generated; the full-load phases send them all
-    limit_sample: int = 4_000  # texts per batch size in the limit's sweep
+    limit_sample: int = 3_072  # texts per batch size in the limit's sweep
     limit_batches: tuple[int, ...] = (1, 16, 64, 256, 1024)
     half_load_messages: int = 5_000
     baseline_messages: int = 4_000
@@ -52,7 +52,7 @@ class Config:
 
 QUICK = Config(
     messages=2_000,
-    limit_sample=500,
+    limit_sample=512,
     limit_batches=(1, 64, 256),
     half_load_messages=600,
     baseline_messages=300,
@@ -93,12 +93,14 @@ def run_bench(
         texts = [r["text"] for r in records]
         log(f"▶ {len(records)} generated messages, model {version}")
         results = Results(config, version, _limit(settings, texts, config, log))
-        with _broker(bootstrap, workdir, log) as servers:
+        with _broker(bootstrap, workdir, log) as brokers:
+            servers = brokers.bootstrap
             ctx = Context(
                 settings.model_copy(update={"kafka_bootstrap_servers": servers}),
                 settings.model_dir,
                 workdir,
                 log,
+                helper_pids=brokers.pids,
             )
             for phase in kafka_phases(config):
                 results.phases[phase.name] = _run_phase(ctx, phase, records)
@@ -232,24 +234,28 @@ def _limit(
 
 
 class _broker:
-    """The bootstrap servers to use: `bootstrap`, or a private broker for the duration."""
+    """The brokers to use: `bootstrap`, or a private broker for the duration (and its pid)."""
 
     def __init__(self, bootstrap: str | None, workdir: Path, log: Callable[[str], None]) -> None:
-        self.bootstrap = bootstrap
+        self.bootstrap = bootstrap or ""
+        self.pids: tuple[int, ...] = ()
         self.home = workdir / "broker"
         self.log = log
         self.port = 0
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> _broker:
         if self.bootstrap:
             self.log(f"▶ using the Kafka brokers at {self.bootstrap}")
-            return self.bootstrap
+            return self
         from stream import broker
         from stream.bench.e2e import _free_port
 
         self.port = _free_port()
         self.log(f"▶ starting a private Kafka broker on 127.0.0.1:{self.port} ...")
-        return broker.start(self.port, home=self.home).bootstrap
+        started = broker.start(self.port, home=self.home)
+        self.bootstrap = started.bootstrap
+        self.pids = (started.pid,) if started.pid else ()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.port:
