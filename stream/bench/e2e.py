@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,7 +107,7 @@ class WorkerProcess:
     restarts: int = 0
 
     def start(self) -> WorkerProcess:
-        env = {**self.env, "WEB_PORT": str(_free_port())}
+        env = {**self.env, "WEB_PORT": str(free_port())}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -490,9 +491,8 @@ async def _wait_for_group(
     raise TimeoutError(f"group {settings.app_id} did not reach {len(workers)} members")
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

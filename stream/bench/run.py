@@ -93,7 +93,7 @@ def run_bench(
         texts = [r["text"] for r in records]
         log(f"▶ {len(records)} generated messages, model {version}")
         results = Results(config, version, _limit(settings, texts, config, log))
-        with _broker(bootstrap, workdir, log) as brokers:
+        with _Brokers(bootstrap, workdir, log) as brokers:
             servers = brokers.bootstrap
             ctx = Context(
                 settings.model_copy(update={"kafka_bootstrap_servers": servers}),
@@ -233,7 +233,7 @@ def _limit(
     )
 
 
-class _broker:
+class _Brokers:
     """The brokers to use: `bootstrap`, or a private broker for the duration (and its pid)."""
 
     def __init__(self, bootstrap: str | None, workdir: Path, log: Callable[[str], None]) -> None:
@@ -243,14 +243,14 @@ class _broker:
         self.log = log
         self.port = 0
 
-    def __enter__(self) -> _broker:
+    def __enter__(self) -> _Brokers:
         if self.bootstrap:
             self.log(f"▶ using the Kafka brokers at {self.bootstrap}")
             return self
         from stream import broker
-        from stream.bench.e2e import _free_port
+        from stream.bench.e2e import free_port
 
-        self.port = _free_port()
+        self.port = free_port()
         self.log(f"▶ starting a private Kafka broker on 127.0.0.1:{self.port} ...")
         started = broker.start(self.port, home=self.home)
         self.bootstrap = started.bootstrap
