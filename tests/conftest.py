@@ -162,6 +162,15 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def wait_ready(self, timeout_s: float = 120) -> Worker:
+        """Until Faust says the worker is ready (model loaded, partitions assigned)."""
+        deadline = time.monotonic() + timeout_s
+        while "Worker]: Ready" not in self.log.read_text(errors="replace"):
+            assert self.alive, self.log_tail()
+            assert time.monotonic() < deadline, self.log_tail()
+            time.sleep(0.3)
+        return self
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 

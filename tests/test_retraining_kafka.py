@@ -256,7 +256,7 @@ def test_operator_promote_and_rollback(topics, workers, store, tmp_path):
 
     old = ModelStore(store).promoted()
     copy_version(store, old, "manual-2")
-    worker = start_worker(workers, topics, tmp_path, **store_env(store))
+    worker = start_worker(workers, topics, tmp_path, **store_env(store)).wait_ready()
     env = {**os.environ, **topics.env(), **store_env(store)}
 
     def cli(*args: str) -> str:
