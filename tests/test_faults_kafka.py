@@ -7,9 +7,12 @@ dead-letter topic, whatever happens to the worker or the broker.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import orjson
@@ -27,6 +30,15 @@ TEXTS = [
     "How do I change the delivery address on my Amazon order?",
     "My Pixel 8 battery drains overnight since the update.",
 ]
+
+
+def scrape(url: str) -> str:
+    """GET a worker page, whatever its status code."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.read().decode()
 
 
 def values(n: int, bad_every: int = 50) -> list[bytes]:
@@ -82,13 +94,24 @@ def test_broker_outage_of_twenty_seconds(model_store, tmp_path) -> None:
         topics = Topics(f"127.0.0.1:{port}", partitions=2)
         asyncio.run(ensure_topics(topics.settings(), [topics.input, topics.output, topics.dlq]))
         workers: list = []
-        worker = start_worker(workers, topics, tmp_path)
+        worker = start_worker(workers, topics, tmp_path).wait_ready()
         try:
             asyncio.run(produce(topics.bootstrap, topics.input, values(1000)))
             time.sleep(2)
             broker.stop(port, home=home)
             outage_started = time.monotonic()
-            time.sleep(20)
+            time.sleep(15)
+            # The outage shows on the worker's own endpoints: not ready, no batch since.
+            web = f"http://127.0.0.1:{worker.env_used['WEB_PORT']}"
+            ready = scrape(f"{web}/readyz")
+            metrics = scrape(f"{web}/metrics")
+            last_batch = float(re.search(r"^last_batch_timestamp_seconds (\S+)$", metrics, re.M)[1])
+            print(
+                f"outage: /readyz {ready[:80]!r}; last batch {time.time() - last_batch:.0f} s ago"
+            )
+            assert json.loads(ready)["checks"]["connected"] is False
+            assert time.time() - last_batch >= 14
+            time.sleep(5)
             assert worker.alive, "the worker must survive the outage"
             broker.start(port, home=home)
             print(f"outage: broker away for {time.monotonic() - outage_started:.1f} s")
