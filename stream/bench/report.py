@@ -55,6 +55,14 @@ def summarize(results: Results) -> dict[str, Any]:
     summary["batched_over_per_message_cpu"] = _ratio(
         baseline.loads["full-load"].worker_cpu_ms_per_msg, full.worker_cpu_ms_per_msg
     )
+    summary["others_cpu_cores"] = {  # CPUs other processes used: how noisy the machine was
+        "limit": results.limit.others_cpu_cores,
+        **{
+            f"{p.phase.name}/{name}": load.others_cpu_cores
+            for p in [*results.phases.values(), *results.sweep]
+            for name, load in p.loads.items()
+        },
+    }
     summary["goals"] = {
         name: {
             "target": f"{op} {target:g}",
@@ -161,6 +169,12 @@ def table(results: Results, summary: dict[str, Any]) -> str:
         f'"others\' CPUs": what other processes of this {summary["run"]["cpus"]}-CPU machine '
         "used meanwhile; the goals assume about 0)"
     )
+    busiest = max(summary["others_cpu_cores"].values())
+    if busiest > 0.25:
+        lines.append(
+            f"WARNING: other processes kept up to {busiest:.1f} of {summary['run']['cpus']} CPUs "
+            "busy during the measurements: the wall-clock ratios are skewed (see others' CPUs)"
+        )
     recommended = dict(summary["recommended"])
     point = recommended.pop("measured_at_this_point")
     lines += [
