@@ -100,14 +100,21 @@ def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
 
     BATCH_MAX and BATCH_WITHIN_S: of the sweep points within 10% of the best full-load
     throughput (the margin is the machines' noise), the one with the lowest p99 at half
-    load. Worker processes: one per CPU when a second worker adds at least half a worker's
-    throughput. TORCH_THREADS: 1, unless a lone worker gains 15% from more threads.
+    load. Worker processes: one per CPU (memory permitting) when a second worker added at
+    least half a worker's throughput, or, on a machine too busy to show it, when two
+    workers spent no more than 15% more CPU per message than one. TORCH_THREADS: 1,
+    unless a lone worker gains 15% from more threads.
     """
     best = max(p.loads["full-load"].msgs_per_s for p in results.sweep)
     near = [p for p in results.sweep if p.loads["full-load"].msgs_per_s >= 0.9 * best]
     pick = min(near, key=lambda p: p.loads["half-load"].p99_ms)
     cpus = len(os.sched_getaffinity(0))
-    processes = cpus if summary["two_workers_over_one"] >= 1.5 else 1
+    one = results.phases["e2e"].loads["full-load"].worker_cpu_ms_per_msg
+    two = results.phases["scale"].loads["full-load"].worker_cpu_ms_per_msg
+    memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    fit = max(1, int(0.5 * memory_mb // summary["peak_rss_mb"]))
+    scales = summary["two_workers_over_one"] >= 1.5 or two <= 1.15 * one
+    processes = min(cpus, fit) if scales else 1
     by_threads = results.limit.by_threads
     threads = max(by_threads, key=by_threads.__getitem__)
     if processes > 1 or by_threads[threads] < 1.15 * by_threads.get(1, by_threads[threads]):
@@ -117,7 +124,7 @@ def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
         "BATCH_WITHIN_S": pick.phase.within_s,
         "TORCH_THREADS": threads,
         "worker_processes": processes,
-        "TOPIC_PARTITIONS": max(processes, 2),
+        "min_topic_partitions": processes,  # one partition per worker at least
         "measured_at_this_point": {
             "msgs_per_s": pick.loads["full-load"].msgs_per_s,
             "p50_ms_half_load": pick.loads["half-load"].p50_ms,
