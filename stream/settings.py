@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     app_id: str = Field(
         "feedback-enricher", description="Faust app id, which is also the consumer group."
     )
-    batch_max: int = Field(256, ge=1, description="Most messages per batch (`stream.take`).")
+    batch_max: int = Field(
+        32, ge=1, description="Most messages per batch (`stream.take`); tuned by `feedback bench`."
+    )
     batch_within_s: float = Field(
         0.05, gt=0, description="Longest wait to fill a batch, in seconds."
     )
