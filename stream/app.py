@@ -63,31 +63,11 @@ def create_app(
     With `load_version`, the worker follows the models topic and swaps in announced
     versions between batches (unless MODEL_VERSION pins one).
     """
-    datadir = settings.feedback_home / "worker" / settings.app_id
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=[
-            f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
-        ],
-        broker_credentials=_credentials(settings),
-        value_serializer="raw",
-        key_serializer="raw",
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        web_port=settings.web_port,
-        web_bind=settings.web_bind,
-        web_host=settings.web_bind,
-        producer_acks=-1,
-        datadir=str(datadir),
-    )
+    app = faust_app(settings)
     source = app.topic(settings.input_topic)
     job = EnrichJob(
         enricher=enricher,
-        limits=Limits(
-            settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes
-        ),
+        limits=limits_for(settings),
         output=app.topic(settings.output_topic),
         dlq=app.topic(settings.dlq_topic),
     )
@@ -116,6 +96,32 @@ def create_app(
             await follower.run()
 
     return app
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """A Faust app with the worker's client settings: raw bytes in and out, acks=all."""
+    datadir = settings.feedback_home / "worker" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        producer_acks=-1,
+        datadir=str(datadir),
+    )
+
+
+def limits_for(settings: Settings) -> Limits:
+    """The size rules of the settings, as the processing function takes them."""
+    return Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
 
 
 async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:

@@ -318,13 +318,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _enrich(args: argparse.Namespace) -> int:
+    from stream.app import limits_for
     from stream.offline import enrich_file
-    from stream.processing import Limits
 
     settings = Settings()
     logging.basicConfig(level=logging.WARNING)
     enricher = _load_enricher(settings)
-    limits = Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
+    limits = limits_for(settings)
     summary = enrich_file(
         args.input,
         args.output,

@@ -15,32 +15,17 @@ import logging
 
 import faust
 
-from stream.app import _message
-from stream.processing import Enricher, Limits, process_batch
+from stream.app import _message, faust_app, limits_for
+from stream.processing import Enricher, process_batch
 from stream.settings import Settings
 
 
 def create_app(settings: Settings, enricher: Enricher) -> faust.App:
     """The baseline's Faust app: same topics and client settings as the real worker."""
-    datadir = settings.feedback_home / "worker" / settings.app_id
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
-        value_serializer="raw",
-        key_serializer="raw",
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        web_port=settings.web_port,
-        web_bind=settings.web_bind,
-        web_host=settings.web_bind,
-        producer_acks=-1,
-        datadir=str(datadir),
-    )
+    app = faust_app(settings)
     output = app.topic(settings.output_topic)
     dlq = app.topic(settings.dlq_topic)
-    limits = Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
+    limits = limits_for(settings)
 
     @app.agent(app.topic(settings.input_topic), name="enrich-one")
     async def enrich(stream: faust.StreamT) -> None:
