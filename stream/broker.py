@@ -111,8 +111,10 @@ class BrokerStatus:
 
 
 def default_home() -> Path:
-    """`$FEEDBACK_HOME`, else `~/.cache/feedback`."""
-    return Path(os.environ.get("FEEDBACK_HOME") or Path.home() / ".cache" / "feedback").expanduser()
+    """The settings' FEEDBACK_HOME (for callers that pass no `home`)."""
+    from .settings import Settings
+
+    return Settings().feedback_home.expanduser()
 
 
 # --- jars -----------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         from stream import broker
 
         return {
+            "home": Settings().feedback_home,
             "version": args.version or broker.DEFAULT_VERSION,
             "sasl_port": args.sasl_port,
             "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
@@ -66,14 +67,14 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
     def stop(args: argparse.Namespace) -> int:
         from stream import broker
 
-        print("stopped" if broker.stop(args.port) else "not running")
+        print("stopped" if broker.stop(args.port, home=Settings().feedback_home) else "not running")
         return 0
 
     @handler
     def status(args: argparse.Namespace) -> int:
         from stream import broker
 
-        current = broker.status(args.port)
+        current = broker.status(args.port, home=Settings().feedback_home)
         print(f"running: {'yes' if current.running else 'no'}")
         print(f"pid: {current.pid or '-'}")
         print(f"version: {current.version or '-'}")
@@ -86,7 +87,8 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
     def fetch(args: argparse.Namespace) -> int:
         from stream import broker
 
-        print(broker.ensure_kafka(args.version or broker.DEFAULT_VERSION))
+        version = args.version or broker.DEFAULT_VERSION
+        print(broker.ensure_kafka(version, home=Settings().feedback_home))
         return 0
 
     def sasl_user(text: str) -> tuple[str, str]:
@@ -138,24 +140,24 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     """`feedback train|evaluate|models`: model training, evaluation and the model store (nlp/)."""
-    import os
-
-    # Same default as the worker's settings: $MODEL_STORE, else $FEEDBACK_HOME/models.
-    home = os.environ.get("FEEDBACK_HOME") or "~/.cache/feedback"
-    default_store = os.environ.get("MODEL_STORE") or str(Path(home) / "models")
 
     def store_arg(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--store",
-            default=default_store,
-            help="model store (default: $MODEL_STORE or %(default)s)",
+            type=Path,
+            help="model store (default: MODEL_STORE, else FEEDBACK_HOME/models, as the worker)",
         )
+
+    def store_of(args: argparse.Namespace) -> Path:
+        # Read from the settings only when the command runs, so that a bad
+        # environment is reported by main() like for every other command.
+        return (args.store or Settings().model_dir).expanduser()
 
     def train(args: argparse.Namespace) -> int:
         from nlp.commands import train_command
 
         return train_command(
-            Path(args.store).expanduser(),
+            store_of(args),
             data=args.data,
             epochs=args.epochs,
             seed=args.seed,
@@ -169,7 +171,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
         from nlp.commands import evaluate_command
 
         return evaluate_command(
-            Path(args.store).expanduser(),
+            store_of(args),
             version=args.version,
             data=args.data,
             report_dir=args.report,
@@ -178,7 +180,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     def models_list(args: argparse.Namespace) -> int:
         from nlp.commands import list_command
 
-        return list_command(Path(args.store).expanduser())
+        return list_command(store_of(args))
 
     p = sub.add_parser("train", help="train a model version (NER + sentiment) into the store")
     store_arg(p)

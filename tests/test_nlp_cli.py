@@ -84,3 +84,22 @@ def test_training_is_reproducible(tmp_path: Path, tiny: tuple[Path, Path]) -> No
     a = [e.to_dict() for e in load_enricher(tmp_path / "a", "v").enrich(texts)]
     b = [e.to_dict() for e in load_enricher(tmp_path / "b", "v").enrich(texts)]
     assert a == b
+
+
+def test_model_commands_default_to_the_settings_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Without --store, the store is the worker's: MODEL_STORE, else FEEDBACK_HOME/models."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.delenv("MODEL_STORE", raising=False)
+    monkeypatch.setenv("FEEDBACK_HOME", str(tmp_path / "home"))
+    assert main(["models", "list"]) == 0
+    assert str(tmp_path / "home" / "models") in capsys.readouterr().out
+
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "elsewhere"))
+    assert main(["models", "list"]) == 0
+    assert str(tmp_path / "elsewhere") in capsys.readouterr().out
+
+    monkeypatch.setenv("LOG_FORMAT", "xml")  # a bad setting is reported, not a traceback
+    assert main(["models", "list"]) == 2
+    assert "LOG_FORMAT" in capsys.readouterr().err

@@ -14,6 +14,7 @@ texts within a file, and (with several files) no text shared between files
 Usage: python nlp/data/check_data.py FILE.jsonl [MORE.jsonl ...]
 Exits with status 1 if any error is found.
 """
+
 import json
 import sys
 from collections import Counter
@@ -57,8 +58,10 @@ def check_entities(text, entities, where, errors):
     ordered = sorted(spans)
     for a, b in zip(ordered, ordered[1:]):
         if b[0] < a[1]:
-            errors.append("%s: overlapping spans %r [%d,%d) and %r [%d,%d)"
-                          % (where, a[3], a[0], a[1], b[3], b[0], b[1]))
+            errors.append(
+                "%s: overlapping spans %r [%d,%d) and %r [%d,%d)"
+                % (where, a[3], a[0], a[1], b[3], b[0], b[1])
+            )
     return spans
 
 
@@ -109,7 +112,9 @@ def check_file(path, errors):
                     errors.append("%s: empty text" % where)
                 key = norm(text)
                 if key in texts:
-                    errors.append("%s: duplicate text (first seen on line %d)" % (where, texts[key]))
+                    errors.append(
+                        "%s: duplicate text (first seen on line %d)" % (where, texts[key])
+                    )
                 else:
                     texts[key] = lineno
             if bad:
@@ -124,8 +129,13 @@ def check_file(path, errors):
             for _, _, label, surface in spans:
                 labels[label] += 1
                 surfaces.add(surface)
-    stats = {"records": n, "with_entities": with_ents, "sentiments": sentiments,
-             "labels": labels, "distinct": len(surfaces)}
+    stats = {
+        "records": n,
+        "with_entities": with_ents,
+        "sentiments": sentiments,
+        "labels": labels,
+        "distinct": len(surfaces),
+    }
     return texts, stats
 
 
@@ -149,8 +159,9 @@ def main(argv):
             report(path, stats)
         for key, lineno in texts.items():
             if key in seen and seen[key][0] != path:
-                errors.append("%s:%d: text also appears in %s:%d"
-                              % (path, lineno, seen[key][0], seen[key][1]))
+                errors.append(
+                    "%s:%d: text also appears in %s:%d" % (path, lineno, seen[key][0], seen[key][1])
+                )
             else:
                 seen.setdefault(key, (path, lineno))
     if errors:
