@@ -93,6 +93,18 @@ SOURCES = {
         "origin": "hand-written in-domain customer feedback by project contributors",
         "licence": "MIT (this project)",
     },
+    "train_feedback_apps.jsonl": {
+        "origin": "hand-written app-store and software/service reviews by project contributors",
+        "licence": "MIT (this project)",
+    },
+    "train_feedback_support.jsonl": {
+        "origin": "hand-written support tickets, emails and chat messages by project contributors",
+        "licence": "MIT (this project)",
+    },
+    "train_feedback_products.jsonl": {
+        "origin": "hand-written product reviews by project contributors",
+        "licence": "MIT (this project)",
+    },
     "catalogue.jsonl": {
         "origin": "hand-compiled list of common brand/product names (names only, no text)",
         "licence": "MIT (this project); names are trademarks of their owners",

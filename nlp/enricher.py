@@ -12,7 +12,7 @@ import torch
 from .errors import ModelCorruptError, ModelMismatchError
 from .features import FeatureConfig, batch_ids
 from .schema import SENTIMENT_LABELS, Enrichment, Entity, Sentiment
-from .sentiment import SentimentClassifier, load_classifier, pack
+from .sentiment import SentimentEnsemble, load_classifier, pack
 from .store import ModelStore
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,7 +30,7 @@ class Enricher:
         self,
         version: str,
         nlp,
-        classifier: SentimentClassifier,
+        classifier: SentimentEnsemble,
         features: FeatureConfig,
         *,
         labels: Sequence[str] = SENTIMENT_LABELS,

@@ -185,12 +185,21 @@ def write_report(
     if history:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
         s = history.get("sentiment", [])
+        members = sorted({h.get("member", 0) for h in s})
+        for m in members:  # one set of curves per ensemble member, labelled once
+            hs = [h for h in s if h.get("member", 0) == m]
+            epochs = [h["epoch"] for h in hs]
+            for key, label, colour in (
+                ("train_loss", "train loss", "tab:blue"),
+                ("val_loss", "val loss", "tab:orange"),
+                ("val_macro_f1", "val macro-F1", "tab:green"),
+            ):
+                values = [h[key] for h in hs]
+                axes[0].plot(
+                    epochs, values, color=colour, alpha=0.7, label=label if m == 0 else None
+                )
         if s:
-            epochs = [h["epoch"] for h in s]
-            axes[0].plot(epochs, [h["train_loss"] for h in s], label="train loss")
-            axes[0].plot(epochs, [h["val_loss"] for h in s], label="val loss")
-            axes[0].plot(epochs, [h["val_macro_f1"] for h in s], label="val macro-F1")
-            axes[0].set_title("sentiment")
+            axes[0].set_title(f"sentiment ({len(members)} member(s))")
             axes[0].set_xlabel("epoch")
             axes[0].legend()
         n = history.get("ner", [])

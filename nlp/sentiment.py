@@ -1,4 +1,8 @@
-"""The sentiment head: a fastText-style `nn.EmbeddingBag` classifier over hashed features."""
+"""The sentiment head: fastText-style `nn.EmbeddingBag` classifiers over hashed features.
+
+A model is a `SentimentEnsemble` of members trained on different cross-validation folds
+of the feedback; its probabilities are the mean of the members' calibrated ones.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,27 @@ class SentimentClassifier(nn.Module):
         return torch.softmax(self(ids, offsets) / self.temperature, dim=-1)
 
 
+class SentimentEnsemble(nn.Module):
+    """Members trained on different folds; probabilities are the members' mean."""
+
+    def __init__(self, members: Sequence[SentimentClassifier]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def n_labels(self) -> int:
+        return self.members[0].out.out_features
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities (rows sum to 1)."""
+        probs = [member.probabilities(ids, offsets) for member in self.members]
+        return torch.stack(probs).mean(0)
+
+    probabilities = forward
+
+
 def pack(batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Flatten a batch of id lists into EmbeddingBag's (ids, offsets) form."""
     lengths = [len(ids) for ids in batch]
@@ -62,6 +87,11 @@ class SentimentData:
         self.labels += labels
         self.weights += [weight] * len(labels)
 
+    def add(self, other: SentimentData) -> None:
+        self.ids += other.ids
+        self.labels += other.labels
+        self.weights += other.weights
+
 
 @dataclass
 class TrainSettings:
@@ -83,7 +113,7 @@ class EpochLog:
     val_macro_f1: float
 
 
-def _macro_f1(gold: list[int], pred: list[int], n: int) -> float:
+def macro_f1(gold: list[int], pred: list[int], n: int) -> float:
     f1s = []
     for c in range(n):
         tp = sum(g == p == c for g, p in zip(gold, pred, strict=True))
@@ -109,7 +139,7 @@ def evaluate_split(model: SentimentClassifier, data: SentimentData) -> tuple[flo
     loss = nn.functional.cross_entropy(logits, gold).item()
     pred = logits.argmax(-1).tolist()
     acc = sum(p == g for p, g in zip(pred, data.labels, strict=True)) / max(len(pred), 1)
-    return loss, acc, _macro_f1(data.labels, pred, logits.shape[1])
+    return loss, acc, macro_f1(data.labels, pred, logits.shape[1])
 
 
 def train_classifier(
@@ -198,17 +228,19 @@ def fit_temperature(model: SentimentClassifier, val: SentimentData) -> float:
 
 
 def save_classifier(
-    model: SentimentClassifier, path: Path, labels: Sequence[str], features: FeatureConfig
+    model: SentimentEnsemble, path: Path, labels: Sequence[str], features: FeatureConfig
 ) -> None:
     from safetensors.torch import save_file
 
+    first = model.members[0]
     # One metadata key: safetensors writes several keys in arbitrary order, and
     # byte-identical files for identical training runs are worth keeping.
     info = {
         "labels": list(labels),
         "features": features.to_dict(),
-        "dim": model.embed.embedding_dim,
-        "dropout": model.dropout.p,
+        "dim": first.embed.embedding_dim,
+        "dropout": first.dropout.p,
+        "members": len(model.members),
     }
     meta = {"feedback_sentiment": json.dumps(info, sort_keys=True)}
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -217,8 +249,8 @@ def save_classifier(
 
 def load_classifier(
     path: Path, labels: Sequence[str], features: FeatureConfig
-) -> SentimentClassifier:
-    """Load and check a classifier against the labels and feature config the card promises."""
+) -> SentimentEnsemble:
+    """Load and check a model against the labels and feature config the card promises."""
     from safetensors import safe_open
 
     try:
@@ -233,22 +265,30 @@ def load_classifier(
         file_features = FeatureConfig.from_dict(info["features"])
         dim = int(info["dim"])
         dropout = float(info.get("dropout", 0.0))
+        n_members = int(info.get("members", 0))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelMismatchError(f"{path.name}: missing or bad metadata ({exc})") from exc
     if list(file_labels) != list(labels):
         raise ModelMismatchError(f"{path.name}: labels {file_labels} != card labels {list(labels)}")
     if file_features != features:
         raise ModelMismatchError(f"{path.name}: feature config differs from the model card")
-    expected = {
-        "embed.weight": (features.n_buckets, dim),
-        "out.weight": (len(labels), dim),
-        "out.bias": (len(labels),),
-        "temperature": (),
-    }
+    if n_members == 0:  # files written before ensembles: one classifier, unprefixed keys
+        n_members, tensors = 1, {f"members.0.{k}": v for k, v in tensors.items()}
+    expected = {}
+    for i in range(n_members):
+        expected |= {
+            f"members.{i}.embed.weight": (features.n_buckets, dim),
+            f"members.{i}.out.weight": (len(labels), dim),
+            f"members.{i}.out.bias": (len(labels),),
+            f"members.{i}.temperature": (),
+        }
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if got != expected:
         raise ModelMismatchError(f"{path.name}: tensor shapes {got} != expected {expected}")
-    model = SentimentClassifier(features.n_buckets, dim, len(labels), dropout)
+    members = [
+        SentimentClassifier(features.n_buckets, dim, len(labels), dropout) for _ in range(n_members)
+    ]
+    model = SentimentEnsemble(members)
     model.load_state_dict(tensors)
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise ModelCorruptError(f"{path.name}: non-finite weights")

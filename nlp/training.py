@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -38,11 +39,13 @@ from .ner import make_examples, rehearsal_examples, score_ner, train_ner
 from .pipeline import finish_pipeline, load_base, read_catalogue, save_pipeline
 from .schema import SENTIMENT_LABELS
 from .sentiment import (
-    SentimentClassifier,
     SentimentData,
+    SentimentEnsemble,
     TrainSettings,
     evaluate_split,
     fit_temperature,
+    macro_f1,
+    predict_logits,
     save_classifier,
     train_classifier,
 )
@@ -171,17 +174,36 @@ class Progress:
 
 @dataclass
 class SentimentResult:
-    classifier: SentimentClassifier
+    classifier: SentimentEnsemble
     features: FeatureConfig
-    temperature: float
+    temperatures: list[float]
     metrics: dict[str, float]
     history: list[dict]
+
+
+def assign_folds(records: Sequence[Record], k: int, seed: int) -> list[int]:
+    """A seeded fold number in [0, k) per record, stratified by sentiment."""
+    rng = random.Random(seed)
+    folds = [0] * len(records)
+    for label in sorted({r.sentiment or "" for r in records}):
+        group = [i for i, r in enumerate(records) if (r.sentiment or "") == label]
+        rng.shuffle(group)
+        for n, i in enumerate(group):
+            folds[i] = n % k
+    return folds
 
 
 def train_sentiment(
     nlp: Language, data: TrainingData, config: Config, out: Progress
 ) -> SentimentResult:
-    """Pre-train on tweets, train on feedback + synthetic, early-stop, temperature-scale."""
+    """Pre-train on tweets, then train one member per fold, early-stopped and calibrated.
+
+    With `folds = k > 1` the hand-written feedback (train + val split together) is cut
+    into k stratified folds; member i is early-stopped and temperature-scaled on fold i
+    and trained on the rest plus synthetic text, so every example trains k - 1 members.
+    The reported validation metrics are out-of-fold: each text is scored by the member
+    that did not see it. `folds = 1` trains one member on the train/val split.
+    """
     sc, dc = config["sentiment"], config["data"]
     features = FeatureConfig(
         n_buckets=int(sc["n_buckets"]),
@@ -189,21 +211,6 @@ def train_sentiment(
         char_ngrams=tuple(sc["char_ngrams"]),
         max_tokens=int(sc["max_tokens"]),
     )
-
-    def featurise(records: Sequence[Record], weight: float, into: SentimentData) -> SentimentData:
-        records = with_sentiment(records)
-        ids = batch_ids(nlp.tokenizer.pipe((r.text for r in records), batch_size=1000), features)
-        into.extend(ids, [SENTIMENT_LABELS.index(r.sentiment) for r in records], weight)
-        return into
-
-    train = featurise(data.feedback_train, 1.0, SentimentData())
-    featurise(data.synthetic_train[: int(dc["synthetic"])], float(dc["synthetic_weight"]), train)
-    if float(dc["tweet_weight"]) > 0:
-        featurise(data.tweets, float(dc["tweet_weight"]), train)
-    # Validation prefers real feedback; synthetic examples fill in while there is little.
-    val = featurise(data.feedback_val, 1.0, SentimentData())
-    if len(val) < 60:
-        featurise(data.synthetic_val, 1.0, val)
     settings = TrainSettings(
         dim=int(sc["dim"]),
         dropout=float(sc["dropout"]),
@@ -213,40 +220,95 @@ def train_sentiment(
         patience=int(sc["patience"]),
         seed=int(dc["seed"]),
     )
-    history: list[dict] = []
 
-    def on_epoch(log) -> None:
-        history.append(asdict(log))
-        out.log(
-            f"sentiment epoch {log.epoch}: train loss {log.train_loss:.4f}  val loss "
-            f"{log.val_loss:.4f}  acc {log.val_accuracy:.3f}  macro-F1 {log.val_macro_f1:.3f}"
-        )
+    def featurise(records: Sequence[Record], weight: float, into: SentimentData) -> SentimentData:
+        records = with_sentiment(records)
+        ids = batch_ids(nlp.tokenizer.pipe((r.text for r in records), batch_size=1000), features)
+        into.extend(ids, [SENTIMENT_LABELS.index(r.sentiment) for r in records], weight)
+        return into
 
-    model = None
+    synthetic = featurise(
+        data.synthetic_train[: int(dc["synthetic"])], float(dc["synthetic_weight"]), SentimentData()
+    )
+    if float(dc["tweet_weight"]) > 0:
+        featurise(data.tweets, float(dc["tweet_weight"]), synthetic)
+    k = max(int(sc.get("folds", 1)), 1)
+    if k == 1:
+        train = featurise(data.feedback_train, 1.0, SentimentData())
+        splits = [(train, featurise(data.feedback_val, 1.0, SentimentData()))]
+    else:
+        feedback = with_sentiment(data.feedback_train + data.feedback_val)
+        everything = featurise(feedback, 1.0, SentimentData())
+        folds = assign_folds(feedback, k, int(dc["seed"]))
+        splits = [
+            (_subset(everything, folds, i, keep=False), _subset(everything, folds, i))
+            for i in range(k)
+        ]
+    for train, val in splits:
+        train.add(synthetic)
+        if len(val) < 60:  # little real feedback: synthetic examples fill in
+            featurise(data.synthetic_val, 1.0, val)
+
+    pretrained = None
     pretrain_epochs = int(sc["pretrain_epochs"]) if data.tweets else 0
     if pretrain_epochs:
         tweets = featurise(data.tweets, 1.0, SentimentData())
         with out.bar(len(tweets) * pretrain_epochs, "sentiment pre-training (tweets)") as bar:
             pre = replace(settings, epochs=pretrain_epochs, patience=pretrain_epochs)
+            pretrained, _ = train_classifier(
+                tweets, splits[0][1], features.n_buckets, len(SENTIMENT_LABELS), pre,
+                progress=bar.update,
+            )  # fmt: skip
+
+    members, temperatures, history = [], [], []
+    gold: list[int] = []
+    predicted: list[int] = []
+    total_loss = 0.0
+    with out.bar(sum(len(t) for t, _ in splits) * settings.epochs, "sentiment") as bar:
+        for member, (train, val) in enumerate(splits):
+
+            def on_epoch(log, member=member) -> None:
+                history.append({"member": member, **asdict(log)})
+                out.log(
+                    f"sentiment member {member + 1}/{k} epoch {log.epoch}: train loss "
+                    f"{log.train_loss:.4f}  val loss {log.val_loss:.4f}  acc "
+                    f"{log.val_accuracy:.3f}  macro-F1 {log.val_macro_f1:.3f}"
+                )
+
             model, _ = train_classifier(
-                tweets, val, features.n_buckets, len(SENTIMENT_LABELS), pre, progress=bar.update
+                train,
+                val,
+                features.n_buckets,
+                len(SENTIMENT_LABELS),
+                replace(settings, seed=settings.seed + member),
+                on_epoch=on_epoch,
+                progress=bar.update,
+                model=copy.deepcopy(pretrained) if pretrained is not None else None,
             )
-    with out.bar(len(train) * settings.epochs, "sentiment") as bar:
-        model, _ = train_classifier(
-            train,
-            val,
-            features.n_buckets,
-            len(SENTIMENT_LABELS),
-            settings,
-            on_epoch=on_epoch,
-            progress=bar.update,
-            model=model,
-        )
-    temperature = fit_temperature(model, val)
-    loss, acc, f1 = evaluate_split(model, val)
-    out.log(f"sentiment: val acc {acc:.3f} macro-F1 {f1:.3f} temperature {temperature:.2f}")
-    metrics = {"accuracy": acc, "macro_f1": f1, "loss": loss, "n": len(val)}
-    return SentimentResult(model, features, temperature, metrics, history)
+            temperatures.append(fit_temperature(model, val))
+            loss, _, _ = evaluate_split(model, val)
+            total_loss += loss * len(val)
+            gold += val.labels
+            predicted += predict_logits(model, val.ids).argmax(-1).tolist()
+            members.append(model)
+    n = len(gold)
+    acc = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(n, 1)
+    f1 = macro_f1(gold, predicted, len(SENTIMENT_LABELS))
+    out.log(
+        f"sentiment: {k} member(s), out-of-fold val acc {acc:.3f} macro-F1 {f1:.3f}, "
+        f"temperatures {', '.join(f'{t:.2f}' for t in temperatures)}"
+    )
+    metrics = {"accuracy": acc, "macro_f1": f1, "loss": total_loss / max(n, 1), "n": n}
+    return SentimentResult(SentimentEnsemble(members), features, temperatures, metrics, history)
+
+
+def _subset(data: SentimentData, folds: list[int], fold: int, keep: bool = True) -> SentimentData:
+    """The examples in `fold` (keep=True) or in every other fold (keep=False)."""
+    out = SentimentData()
+    for ids, label, weight, f in zip(data.ids, data.labels, data.weights, folds, strict=True):
+        if (f == fold) == keep:
+            out.extend([ids], [label], weight)
+    return out
 
 
 # --- entities -------------------------------------------------------------------------------
@@ -390,7 +452,8 @@ def _train_model(
                 "sentiment": {
                     "labels": list(SENTIMENT_LABELS),
                     "features": sentiment.features.to_dict(),
-                    "temperature": sentiment.temperature,
+                    "members": len(sentiment.classifier.members),
+                    "temperatures": sentiment.temperatures,
                 },
                 "ner": {
                     "labels": list(nlp.get_pipe("ner").labels),

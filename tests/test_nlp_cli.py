@@ -52,11 +52,14 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
         _train(store, tiny, "--seed", "1", "--version", "v1", "--output-report", str(report)) == 0
     )
     out = capsys.readouterr()
-    assert "sentiment epoch 1" in out.err and "ner epoch 1" in out.err  # losses per epoch
+    # losses per epoch, for every member of the sentiment ensemble
+    assert all(f"sentiment member {m}/5 epoch 1:" in out.err for m in range(1, 6)), out.err
+    assert "ner epoch 1" in out.err
     assert {p.name for p in report.iterdir()} >= {"report.json", "confusion_matrix.png",
                                                   "learning_curve.png"}  # fmt: skip
     card = ModelStore(store).verify("v1")
     assert "GADGET" in card["ner"]["labels"]  # custom labels are learnt
+    assert card["sentiment"]["members"] == len(card["sentiment"]["temperatures"]) == 5
     assert ModelStore(store).promoted() == "v1"
 
     assert main(["evaluate", "--store", str(store), "--report", str(tmp_path / "r2")]) == 0

@@ -111,8 +111,9 @@ def test_hostile_strings_give_valid_offsets(enricher: Enricher) -> None:
 def test_dev_set_quality_floor(store: Path) -> None:
     from nlp.evaluation import evaluate_version
 
+    # The targets of the models issue, on the held-out dev set (the default model's
+    # training is seeded, so this is the same number on every machine).
     report = evaluate_version(store, data=DEV_SET)
-    assert report["sentiment_accuracy"] > 0.75, report["sentiment"]
-    assert report["sentiment_macro_f1"] > 0.70, report["sentiment"]
-    assert report["ner_f1"] > 0.60, report["entities"]
-    assert report["docs_per_second"] > 50
+    assert report["sentiment_accuracy"] >= 0.85, report["sentiment"]
+    assert report["sentiment_macro_f1"] >= 0.80, report["sentiment"]
+    assert report["ner_f1"] >= 0.75, report["entities"]
