@@ -15,6 +15,9 @@ Layout under the feedback home (`home` argument, else `$FEEDBACK_HOME`, else
         broker.json              the last start: version, controller port, SASL port
         broker.pid               pid of the running broker
         broker.log               its output (the previous run's in broker.log.1)
+        tls/                     with an SSL listener: a self-signed certificate for
+                                 127.0.0.1/localhost (broker.p12, its password, 0600) and
+                                 ca.pem, the certificate clients trust (KAFKA_SSL_CAFILE)
         .lock                    serializes start/stop across processes
 
 Jar cache: `ensure_kafka` reuses jars found under the given home or, failing
@@ -85,6 +88,7 @@ _PROTOCOLS = {
     "PLAINTEXT": "PLAINTEXT",
     "CONTROLLER": "PLAINTEXT",
     "SASL_PLAINTEXT": "SASL_PLAINTEXT",
+    "SSL": "SSL",
 }
 _SASL_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _SASL_PASSWORD = re.compile(r'[^\s",=\[\]\\]+')
@@ -108,6 +112,8 @@ class BrokerStatus:
     bootstrap: str
     data_dir: Path
     log_file: Path
+    ssl_bootstrap: str | None = None
+    ca_file: Path | None = None
 
 
 def default_home() -> Path:
@@ -216,6 +222,7 @@ def start(
     home: Path | None = None,
     sasl_port: int | None = None,
     sasl_users: dict[str, str] | None = None,
+    ssl_port: int | None = None,
     extra_properties: dict[str, str] | None = None,
     timeout_s: float = 90,
 ) -> BrokerStatus:
@@ -241,10 +248,14 @@ def start(
         ports = {"PLAINTEXT": port, "CONTROLLER": _controller_port(state)}
         if sasl_port is not None:
             ports["SASL_PLAINTEXT"] = sasl_port
+        if ssl_port is not None:
+            ports["SSL"] = ssl_port
         for listener, listener_port in ports.items():
             _check_port_free(listener_port, listener)
         logging_flag = _write_logging_config(state, major)
         properties = _server_properties(state, ports, major, sasl_users, extra_properties)
+        if ssl_port is not None:
+            properties |= _tls_properties(state)
         _write_private(
             state.properties, "".join(f"{k}={_escape(v)}\n" for k, v in properties.items())
         )
@@ -256,6 +267,7 @@ def start(
                     "version": version,
                     "controller_port": ports["CONTROLLER"],
                     "sasl_port": sasl_port,
+                    "ssl_port": ssl_port,
                 }
             )
         )
@@ -296,6 +308,7 @@ def run(
     home: Path | None = None,
     sasl_port: int | None = None,
     sasl_users: dict[str, str] | None = None,
+    ssl_port: int | None = None,
     extra_properties: dict[str, str] | None = None,
 ) -> int:
     """Run a broker in the foreground: start it, stream its log, stop it on Ctrl-C or SIGTERM.
@@ -317,6 +330,7 @@ def run(
             home=home,
             sasl_port=sasl_port,
             sasl_users=sasl_users,
+            ssl_port=ssl_port,
             extra_properties=extra_properties,
         )
         return _follow(_State.of(home, port), started.pid or 0)
@@ -405,16 +419,24 @@ class _State:
             return False
         return not zombie and str(self.properties).encode() in cmdline
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.dir / "tls"
+
     def status(self) -> BrokerStatus:
         pid = self.running_pid()
+        info = self.read_info()
+        ssl_port = info.get("ssl_port")
         return BrokerStatus(
             running=pid is not None,
             pid=pid,
             port=self.port,
-            version=self.read_info().get("version"),
+            version=info.get("version"),
             bootstrap=f"{HOST}:{self.port}",
             data_dir=self.data_dir,
             log_file=self.log_file,
+            ssl_bootstrap=f"{HOST}:{ssl_port}" if ssl_port else None,
+            ca_file=self.tls_dir / "ca.pem" if ssl_port else None,
         )
 
 
@@ -504,6 +526,41 @@ def _server_properties(
         )
     properties.update(extra or {})
     return properties
+
+
+def _tls_properties(state: _State) -> dict[str, str]:
+    """The SSL listener's keystore: a self-signed certificate made once with `keytool`.
+
+    The certificate names localhost and 127.0.0.1, so clients that verify hostnames (the
+    default) accept it once they trust `tls/ca.pem`.
+    """
+    tls = state.tls_dir
+    keystore, password_file, ca = tls / "broker.p12", tls / "password", tls / "ca.pem"
+    if not (keystore.exists() and password_file.exists() and ca.exists()):
+        tls.mkdir(mode=0o700, exist_ok=True)
+        keystore.unlink(missing_ok=True)
+        password = uuid.uuid4().hex
+        _write_private(password_file, password)
+        keytool = str(Path(_java()).resolve().parent / "keytool")
+        store = ["-keystore", str(keystore), "-storetype", "PKCS12", "-storepass", password]
+        for args in (
+            ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
+             "-validity", "3650", "-dname", "CN=localhost",
+             "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-keypass", password],
+            ["-exportcert", "-alias", "broker", "-rfc", "-file", str(ca)],
+        ):  # fmt: skip
+            done = subprocess.run([keytool, *args, *store], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise BrokerError(f"keytool failed: {done.stderr.strip() or done.stdout.strip()}")
+        keystore.chmod(0o600)
+    password = password_file.read_text().strip()
+    prefix = "listener.name.ssl.ssl"
+    return {
+        f"{prefix}.keystore.type": "PKCS12",
+        f"{prefix}.keystore.location": str(keystore),
+        f"{prefix}.keystore.password": password,
+        f"{prefix}.key.password": password,
+    }
 
 
 def _escape(value: str) -> str:

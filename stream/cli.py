@@ -48,13 +48,17 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
             "version": args.version or broker.DEFAULT_VERSION,
             "sasl_port": args.sasl_port,
             "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
+            "ssl_port": args.ssl_port,
         }
 
     @handler
     def start(args: argparse.Namespace) -> int:
         from stream import broker
 
-        print(broker.start(args.port, **broker_options(args)).bootstrap)
+        started = broker.start(args.port, **broker_options(args))
+        print(started.bootstrap)
+        if started.ssl_bootstrap:
+            print(f"SSL: {started.ssl_bootstrap} (KAFKA_SSL_CAFILE={started.ca_file})")
         return 0
 
     @handler
@@ -79,6 +83,9 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         print(f"pid: {current.pid or '-'}")
         print(f"version: {current.version or '-'}")
         print(f"bootstrap: {current.bootstrap}")
+        if current.ssl_bootstrap:
+            print(f"ssl_bootstrap: {current.ssl_bootstrap}")
+            print(f"ca_file: {current.ca_file}")
         print(f"data_dir: {current.data_dir}")
         print(f"log_file: {current.log_file}")
         return 0 if current.running else 1
@@ -118,6 +125,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         add_port(parser)
         add_version(parser)
         parser.add_argument("--sasl-port", type=int, help="also listen with SASL_PLAINTEXT here")
+        parser.add_argument(
+            "--ssl-port",
+            type=int,
+            help="also listen with TLS here (self-signed certificate; clients trust its ca.pem)",
+        )
         parser.add_argument(
             "--sasl-user",
             type=sasl_user,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -43,7 +44,7 @@ def consumer(settings: Settings, *topics: str, **options: object) -> AIOKafkaCon
 
 
 class KafkaAuthError(RuntimeError):
-    """The brokers refused our credentials: retrying will not help."""
+    """The brokers refused our credentials, or we refused their certificate: do not retry."""
 
 
 async def check_connection(settings: Settings, *, timeout_s: float = 60) -> None:
@@ -61,6 +62,11 @@ async def check_connection(settings: Settings, *, timeout_s: float = 60) -> None
                     f"Kafka at {server} rejected the credentials of user "
                     f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): {exc}. "
                     "Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM."
+                ) from None
+            except ssl.SSLCertVerificationError as exc:
+                raise KafkaAuthError(
+                    f"the TLS certificate of Kafka at {server} could not be verified "
+                    f"({exc.verify_message}). Set KAFKA_SSL_CAFILE to the CA that signed it."
                 ) from None
             except (TimeoutError, OSError, KafkaConnectionError) as exc:
                 log.warning("Kafka at %s is not reachable yet: %r", server, exc)

@@ -1,5 +1,5 @@
-"""SASL (SCRAM-SHA-512 and PLAIN) against a local broker with a SASL listener; secrets stay
-out of logs; the web port binds to loopback unless configured."""
+"""SASL (SCRAM-SHA-512 and PLAIN) and TLS against a local broker with SASL and SSL
+listeners; secrets stay out of logs; the web port binds to loopback unless configured."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ def sasl_broker(tmp_path_factory) -> str:
     port, sasl_port = free_port(), free_port()
     broker.start(port, home=home, sasl_port=sasl_port, sasl_users={"alice": PASSWORD})
     yield f"127.0.0.1:{sasl_port}"
+    broker.stop(port, home=home)
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory) -> tuple[str, Path]:
+    """(SSL bootstrap, CA file) of a broker whose SSL listener has a self-signed certificate."""
+    home = tmp_path_factory.mktemp("tls-home")
+    port = free_port()
+    started = broker.start(port, home=home, ssl_port=free_port())
+    assert started.ssl_bootstrap and started.ca_file and started.ca_file.exists()
+    yield started.ssl_bootstrap, started.ca_file
     broker.stop(port, home=home)
 
 
@@ -117,3 +128,55 @@ def test_config_masks_the_password() -> None:
     assert PASSWORD not in result.stdout
     assert "KAFKA_SASL_PASSWORD          ********" in result.stdout
     assert PASSWORD not in repr(settings_for("x:1", "PLAIN"))
+
+
+def test_worker_round_trip_over_tls(tls_broker, model_store, tmp_path) -> None:
+    bootstrap, ca_file = tls_broker
+    topics = Topics(bootstrap, partitions=1)
+    secure = topics.settings(kafka_security_protocol="SSL", kafka_ssl_cafile=ca_file)
+    asyncio.run(ensure_topics(secure, [topics.input, topics.output, topics.dlq]))
+    workers: list = []
+    try:
+        worker = start_worker(
+            workers,
+            topics,
+            tmp_path,
+            KAFKA_SECURITY_PROTOCOL="SSL",
+            KAFKA_SSL_CAFILE=str(ca_file),
+        )
+        text = "The Kindle Paperwhite is great"
+        values = [orjson.dumps({"id": i, "text": text}) for i in range(20)]
+        values.append(b"not json")
+        asyncio.run(produce(bootstrap, topics.input, values, settings=secure))
+        outputs, dead = asyncio.run(collect(topics, len(values), settings=secure, timeout_s=120))
+        assert worker.alive, worker.log_tail()
+    finally:
+        for w in workers:
+            w.stop()
+    assert len(outputs) == 20 and len(dead) == 1
+    assert {r["sentiment"]["label"] for r in outputs} == {"positive"}
+
+
+def test_an_untrusted_certificate_fails_fast_with_a_clear_message(tls_broker) -> None:
+    bootstrap, _ = tls_broker
+    untrusted = Settings(kafka_bootstrap_servers=bootstrap, kafka_security_protocol="SSL")
+    with pytest.raises(KafkaAuthError, match="could not be verified.*KAFKA_SSL_CAFILE"):
+        asyncio.run(check_connection(untrusted, timeout_s=20))
+
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_SECURITY_PROTOCOL": "SSL",
+    }
+    env.pop("KAFKA_SSL_CAFILE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "worker"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "could not be verified" in output
