@@ -54,18 +54,28 @@ _POSSESSIVE = frozenset(["'s", "’s", "'", "’"])
 _NOT_MODELS = _words("TV PC UK US USA EU AI API USB HDMI SIM ID OK CEO")
 
 
+# Names of people and places are capitalised in feedback; in lowercase these labels are
+# the base model's guesses on ordinary words ("meh" PERSON, "smart meter" PERSON, "us" GPE).
+# Lowercase brands and products ("spotify", "iphone") are ORG/PRODUCT and are kept.
+_CAPITALISED_LABELS = frozenset({"PERSON", "GPE", "NORP", "LOC", "FAC"})
+
+
 @Language.component("entity_tidy")
 def entity_tidy(doc: Doc) -> Doc:
     """Trim entities: cut at sentence punctuation, drop a trailing possessive, and drop
-    entities without a letter or digit (a lone emoji or control character)."""
+    entities without a letter or digit (a lone emoji or control character) and
+    people/places written without a capital letter."""
     ents = []
     for ent in doc.ents:
         end = next((t.i for t in ent if t.i > ent.start and t.text in _CUT), ent.end)
         while end > ent.start + 1 and doc[end - 1].lower_ in _POSSESSIVE:
             end -= 1
         span = Span(doc, ent.start, end, label=ent.label_, span_id=ent.id_)
-        if any(ch.isalnum() for ch in span.text):
-            ents.append(span)
+        if not any(ch.isalnum() for ch in span.text):
+            continue
+        if span.label_ in _CAPITALISED_LABELS and not any(ch.isupper() for ch in span.text):
+            continue
+        ents.append(span)
     doc.ents = ents
     return doc
 
