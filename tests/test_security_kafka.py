@@ -64,6 +64,27 @@ def settings_for(bootstrap: str, mechanism: str, password: str = PASSWORD) -> Se
     return Settings(kafka_bootstrap_servers=bootstrap, **sasl_options(mechanism, password))
 
 
+def feedback(command: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `feedback <command>` with this process's environment, minus KAFKA_*, plus `env`."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")} | env
+    return subprocess.run(
+        [sys.executable, "-m", "stream.cli", command],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def worker_refused(bootstrap: str, **env: str) -> str:
+    """Run `feedback worker`; assert it stops with exit code 2; return its output."""
+    result = feedback("worker", KAFKA_BOOTSTRAP_SERVERS=bootstrap, **env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    return output
+
+
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
 def test_worker_round_trip_over_sasl(sasl_broker, mechanism, model_store, tmp_path) -> None:
     topics = Topics(sasl_broker, partitions=1)
@@ -96,35 +117,14 @@ def test_wrong_password_fails_fast_with_a_clear_message(sasl_broker) -> None:
             check_connection(settings_for(sasl_broker, "SCRAM-SHA-512", "wrong"), timeout_s=20)
         )
 
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": sasl_broker,
-        **sasl_env("SCRAM-SHA-512", "wrong-" + PASSWORD),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "worker"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output
+    output = worker_refused(sasl_broker, **sasl_env("SCRAM-SHA-512", "wrong-" + PASSWORD))
     assert "rejected the credentials" in output
     assert PASSWORD not in output
 
 
 def test_config_masks_the_password() -> None:
-    env = {**os.environ, **sasl_env("PLAIN")}
-    result = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "config"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = feedback("config", **sasl_env("PLAIN"))
+    assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stdout
     assert "KAFKA_SASL_PASSWORD          ********" in result.stdout
     assert PASSWORD not in repr(settings_for("x:1", "PLAIN"))
@@ -163,20 +163,4 @@ def test_an_untrusted_certificate_fails_fast_with_a_clear_message(tls_broker) ->
     with pytest.raises(KafkaAuthError, match="could not be verified.*KAFKA_SSL_CAFILE"):
         asyncio.run(check_connection(untrusted, timeout_s=20))
 
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "KAFKA_SECURITY_PROTOCOL": "SSL",
-    }
-    env.pop("KAFKA_SSL_CAFILE", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "worker"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 2, output
-    assert "could not be verified" in output
+    assert "could not be verified" in worker_refused(bootstrap, KAFKA_SECURITY_PROTOCOL="SSL")
