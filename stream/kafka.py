@@ -110,8 +110,33 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(new)
             log.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
+            await _wait_for_leaders(admin, missing, deadline)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], deadline: float) -> None:
+    """Wait until every partition of new topics has a leader that serves its offsets.
+
+    A new topic is unknown to the brokers for a moment, and then has a leader in the
+    metadata a moment before that leader answers offset requests; clients that use it in
+    between log NotLeaderForPartition / UnknownTopicOrPartition errors (harmless, but
+    alarming in a demo).
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        descriptions = await admin.describe_topics(topics)
+        if all(
+            d["error_code"] == 0
+            and d["partitions"]
+            and all(p["error_code"] == 0 and p["leader"] >= 0 for p in d["partitions"])
+            for d in descriptions
+        ) and await _leaders_serve_offsets(admin, descriptions):
+            return
+        if loop.time() > deadline:
+            log.warning("topics %s have no leader yet; going on", ", ".join(topics))
+            return
+        await asyncio.sleep(0.1)
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:
@@ -125,3 +150,20 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
         return sorted(p["partition"] for p in description["partitions"])
     finally:
         await admin.close()
+
+
+async def _leaders_serve_offsets(admin: AIOKafkaAdminClient, descriptions: list[dict]) -> bool:
+    """Whether each partition's leader answers a ListOffsets request without an error."""
+    from aiokafka.protocol.offset import OffsetRequest
+
+    by_leader: dict[int, dict[str, list[tuple[int, int]]]] = {}
+    for d in descriptions:
+        for p in d["partitions"]:
+            latest = (p["partition"], -1)
+            by_leader.setdefault(p["leader"], {}).setdefault(d["topic"], []).append(latest)
+    for leader, topics in by_leader.items():
+        request = OffsetRequest(-1, 0, list(topics.items()))
+        response = await admin._client.send(leader, request)  # the admin API has no ListOffsets
+        if any(error for _, parts in response.topics for _, error, *_ in parts):
+            return False
+    return True
