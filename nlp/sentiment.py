@@ -55,6 +55,10 @@ class SentimentEnsemble(nn.Module):
     def n_labels(self) -> int:
         return self.members[0].out.out_features
 
+    @property
+    def temperatures(self) -> list[float]:
+        return [float(member.temperature) for member in self.members]
+
     def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities (rows sum to 1)."""
         probs = [member.probabilities(ids, offsets) for member in self.members]

@@ -176,7 +176,6 @@ class Progress:
 class SentimentResult:
     classifier: SentimentEnsemble
     features: FeatureConfig
-    temperatures: list[float]
     metrics: dict[str, float]
     history: list[dict]
 
@@ -260,7 +259,7 @@ def train_sentiment(
                 progress=bar.update,
             )  # fmt: skip
 
-    members, temperatures, history = [], [], []
+    members, history = [], []
     gold: list[int] = []
     predicted: list[int] = []
     total_loss = 0.0
@@ -285,7 +284,7 @@ def train_sentiment(
                 progress=bar.update,
                 model=copy.deepcopy(pretrained) if pretrained is not None else None,
             )
-            temperatures.append(fit_temperature(model, val))
+            fit_temperature(model, val)
             loss, _, _ = evaluate_split(model, val)
             total_loss += loss * len(val)
             gold += val.labels
@@ -294,12 +293,13 @@ def train_sentiment(
     n = len(gold)
     acc = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(n, 1)
     f1 = macro_f1(gold, predicted, len(SENTIMENT_LABELS))
+    ensemble = SentimentEnsemble(members)
     out.log(
         f"sentiment: {k} member(s), out-of-fold val acc {acc:.3f} macro-F1 {f1:.3f}, "
-        f"temperatures {', '.join(f'{t:.2f}' for t in temperatures)}"
+        f"temperatures {', '.join(f'{t:.2f}' for t in ensemble.temperatures)}"
     )
     metrics = {"accuracy": acc, "macro_f1": f1, "loss": total_loss / max(n, 1), "n": n}
-    return SentimentResult(SentimentEnsemble(members), features, temperatures, metrics, history)
+    return SentimentResult(ensemble, features, metrics, history)
 
 
 def _subset(data: SentimentData, folds: list[int], fold: int, keep: bool = True) -> SentimentData:
@@ -453,7 +453,7 @@ def _train_model(
                     "labels": list(SENTIMENT_LABELS),
                     "features": sentiment.features.to_dict(),
                     "members": len(sentiment.classifier.members),
-                    "temperatures": sentiment.temperatures,
+                    "temperatures": sentiment.classifier.temperatures,
                 },
                 "ner": {
                     "labels": list(nlp.get_pipe("ner").labels),
