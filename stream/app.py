@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,11 +48,35 @@ class EnrichJob:
     )
     #: Metrics, health and the live view (stream/web.py); fed after each published batch.
     ops: Ops | None = None
+    #: Stops the worker gracefully (as SIGTERM does); called when the agent dies.
+    stop_worker: Callable[[], None] = field(default=lambda: terminate_this_process())
+    #: Why the agent died, once it has: the worker is then stopping with a non-zero exit.
+    crash: BaseException | None = None
 
     def swap(self, enricher: Enricher) -> None:
         """Serve `enricher` from the next batch on (a batch reads the model once, at its start)."""
         self.enricher = enricher
         record_model_swap(enricher.version)
+
+    def agent_crashed(self, exc: BaseException) -> None:
+        """The agent died: say so, and stop the worker so that its group reads the batch again.
+
+        Restarting the agent in place would go on with later messages while the failed
+        batch stays uncommitted (its offsets block every later commit): a stall no one sees.
+        Stopping commits what was published, leaves the failed batch to the next worker of
+        the group, and makes the crash visible: /healthz and /readyz answer 503, the metric
+        `agent_crashes_total` counts it, and the process exits non-zero.
+        """
+        self.crash = exc
+        log.critical(
+            "the enrich agent crashed (%r); stopping the worker: its uncommitted batch will be "
+            "read again by the next worker of the group",
+            exc,
+            exc_info=exc,
+        )
+        if self.ops is not None:
+            self.ops.agent_crashed(exc)
+        self.stop_worker()
 
 
 def create_app(
@@ -78,8 +104,14 @@ def create_app(
     # (faust-streaming issue #606).
     @app.agent(source, concurrency=1, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            await handle_batch(job, events)
+        try:
+            async for events in stream.take_events(
+                settings.batch_max, within=settings.batch_within_s
+            ):
+                await handle_batch(job, events)
+        except Exception as exc:
+            job.agent_crashed(exc)
+            raise
 
     if load_version is not None and settings.model_version is None:
         follower = ModelFollower(
@@ -96,6 +128,11 @@ def create_app(
             await follower.run()
 
     return app
+
+
+def terminate_this_process() -> None:
+    """Ask this process to stop the way `kill` (SIGTERM) does: a graceful worker shutdown."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def faust_app(settings: Settings) -> faust.App:

@@ -327,7 +327,13 @@ def _worker(args: argparse.Namespace) -> int:
     worker = faust.Worker(
         app, loglevel=settings.log_level, quiet=True, logging_config=logging_config
     )
-    worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
+    try:
+        worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
+    except SystemExit:
+        if app.enrich_job.crash is None:
+            raise
+        print(f"error: the enrich agent crashed: {app.enrich_job.crash!r}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -29,6 +29,14 @@ RESERVED_FIELDS = frozenset(
     {"sentiment", "entities", "model_version", "processed_at", "truncated", "text_length", "source"}
 )
 MAX_ID_CHARS = 512
+#: Integer ids must fit the serialiser (and most consumers): signed 64 bits.
+ID_INT_RANGE = (-(2**63), 2**63 - 1)
+#: Deepest nesting of objects and arrays an input may have. orjson parses 1,024 levels but
+#: serialises at most 254; the output record wraps the input, so the limit sits well below.
+MAX_JSON_DEPTH = 64
+#: Most JSON values (objects, arrays, strings, numbers, ...) an input may hold: bounds the
+#: work and memory one message can cost, whatever its size in bytes.
+MAX_JSON_VALUES = 100_000
 
 
 class Reason(StrEnum):
@@ -44,6 +52,9 @@ class Reason(StrEnum):
     INVALID_TEXT = "invalid_text"
     EMPTY_TEXT = "empty_text"
     RESERVED_FIELD = "reserved_field"
+    TOO_DEEP = "too_deep"
+    TOO_MANY_VALUES = "too_many_values"
+    UNSERIALISABLE = "unserialisable"
     RECORD_TOO_LARGE = "record_too_large"
     PROCESSING_ERROR = "processing_error"
     INVALID_LABEL = "invalid_label"
@@ -102,7 +113,7 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
     if not value:
         raise InvalidFeedback(Reason.EMPTY_MESSAGE, "the message has no value")
     try:
-        decoded = value.decode("utf-8")
+        decoded = value.decode("utf-8-sig")  # a UTF-8 byte order mark is accepted and dropped
     except UnicodeDecodeError as exc:
         raise InvalidFeedback(
             Reason.INVALID_UTF8,
@@ -116,6 +127,7 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
     if not isinstance(record, dict):
         kind = type(record).__name__
         raise InvalidFeedback(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
+    check_shape(record)
 
     record_id = record.get("id")
     if "id" not in record or record_id is None:
@@ -127,6 +139,8 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
         raise InvalidFeedback(
             Reason.INVALID_ID, f"'id' must have 1 to {MAX_ID_CHARS} characters", record_id=None
         )
+    if isinstance(record_id, int) and not ID_INT_RANGE[0] <= record_id <= ID_INT_RANGE[1]:
+        raise InvalidFeedback(Reason.INVALID_ID, "an integer 'id' must fit in 64 bits (signed)")
 
     text = record.get("text")
     if "text" not in record or text is None:
@@ -156,6 +170,37 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
         truncated=truncated,
         text_length=len(text),
     )
+
+
+def check_shape(value: Any) -> None:
+    """Raise `InvalidFeedback` if parsed JSON nests deeper or holds more values than allowed.
+
+    Iterative, so a hostile input cannot exhaust the stack; it stops at the first excess.
+    """
+    values = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        values += 1
+        if values > MAX_JSON_VALUES:
+            raise InvalidFeedback(
+                Reason.TOO_MANY_VALUES,
+                f"the message holds more than {MAX_JSON_VALUES} JSON values",
+                "TooManyValues",
+            )
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= MAX_JSON_DEPTH and children:
+            raise InvalidFeedback(
+                Reason.TOO_DEEP,
+                f"objects and arrays nest deeper than {MAX_JSON_DEPTH} levels",
+                "TooDeep",
+            )
+        pending.extend((child, depth + 1) for child in children)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,11 @@ class Metrics:
         self.messages_dlq = Counter(
             "messages_dlq", "Dead letters published, by reason.", ["reason"], registry=r
         )
+        self.agent_crashes = Counter(
+            "agent_crashes",
+            "Times the enrich agent died (the worker then stops; its batch is read again).",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "batch_size",
             "Messages per batch taken from the stream.",

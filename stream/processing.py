@@ -66,7 +66,20 @@ class Limits:
 
 
 def process_batch(messages: Sequence[Message], enricher: Enricher, limits: Limits) -> list[Outcome]:
-    """Enrich a batch; one outcome per message, in the same order."""
+    """Enrich a batch; one outcome per message, in the same order, whatever the bytes.
+
+    Every step that can fail on one message (parsing, the model, building and serialising
+    the record) dead-letters that message only. Should anything else fail, the batch is
+    processed again message by message, so one message can never take its neighbours down.
+    """
+    try:
+        return _process(messages, enricher, limits)
+    except Exception:
+        log.exception("batch of %d failed; processing it message by message", len(messages))
+    return [_process_alone(message, enricher, limits) for message in messages]
+
+
+def _process(messages: Sequence[Message], enricher: Enricher, limits: Limits) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(messages)
     valid: list[tuple[int, Feedback]] = []
     for i, message in enumerate(messages):
@@ -78,32 +91,66 @@ def process_batch(messages: Sequence[Message], enricher: Enricher, limits: Limit
             )
 
     for (i, feedback), enrichment in zip(valid, _enrich(enricher, valid, messages), strict=True):
-        message = messages[i]
         if isinstance(enrichment, Exception):
             outcomes[i] = _dead(
-                message,
+                messages[i],
                 limits,
                 Reason.PROCESSING_ERROR,
                 type(enrichment).__name__,
                 f"the model failed on this text: {enrichment}",
                 record_id=feedback.id,
             )
-            continue
-        record = enriched_record(feedback, enrichment, enricher.version, message.source)
-        value = dumps(record)
-        if len(value) > limits.max_record_bytes:
-            outcomes[i] = _dead(
-                message,
-                limits,
-                Reason.RECORD_TOO_LARGE,
-                "RecordTooLarge",
-                f"the enriched record has {len(value)} bytes, more than MAX_RECORD_BYTES="
-                f"{limits.max_record_bytes}",
-                record_id=feedback.id,
-            )
-            continue
-        outcomes[i] = Outcome(False, record_key(feedback.id), value, record=record)
+        else:
+            outcomes[i] = _publishable(messages[i], feedback, enrichment, enricher.version, limits)
     return outcomes  # type: ignore[return-value]
+
+
+def _publishable(
+    message: Message,
+    feedback: Feedback,
+    enrichment: dict[str, Any],
+    model_version: str,
+    limits: Limits,
+) -> Outcome:
+    """The enriched record as bytes, or a dead letter if it cannot be serialised or is too big."""
+    record = enriched_record(feedback, enrichment, model_version, message.source)
+    try:
+        value = dumps(record)
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        return _dead(
+            message,
+            limits,
+            Reason.UNSERIALISABLE,
+            type(exc).__name__,
+            f"the enriched record cannot be written as JSON: {exc}",
+            record_id=feedback.id,
+        )
+    if len(value) > limits.max_record_bytes:
+        return _dead(
+            message,
+            limits,
+            Reason.RECORD_TOO_LARGE,
+            "RecordTooLarge",
+            f"the enriched record has {len(value)} bytes, more than MAX_RECORD_BYTES="
+            f"{limits.max_record_bytes}",
+            record_id=feedback.id,
+        )
+    return Outcome(False, record_key(feedback.id), value, record=record)
+
+
+def _process_alone(message: Message, enricher: Enricher, limits: Limits) -> Outcome:
+    """One message on its own; any failure becomes its dead letter."""
+    try:
+        return _process([message], enricher, limits)[0]
+    except Exception as exc:
+        log.exception("message at %s failed", message.source)
+        return _dead(
+            message,
+            limits,
+            Reason.PROCESSING_ERROR,
+            type(exc).__name__,
+            f"processing failed on this message: {exc}",
+        )
 
 
 def _enrich(
@@ -146,4 +193,9 @@ def _dead(
         max_payload_bytes=limits.dlq_payload_bytes,
         record_id=record_id,
     )
-    return Outcome(True, message.key, dumps(letter), reason=reason, record=letter)
+    try:
+        value = dumps(letter)
+    except (TypeError, ValueError):  # only the input's id can be unserialisable: leave it out
+        letter.pop("id", None)
+        value = dumps(letter)
+    return Outcome(True, message.key, value, reason=reason, record=letter)

@@ -185,6 +185,7 @@ class Ops:
         self.metrics = activate(Metrics())
         self.live = LiveView(settings.dashboard_window_s) if settings.dashboard_enabled else None
         self.started = time.time()
+        self.agent_crash: BaseException | None = None
         self.metrics.lag_from(self.lag)
         self.metrics.set_serving_model(self.model_version())
 
@@ -236,12 +237,20 @@ class Ops:
         except Exception:
             return False
 
+    def agent_crashed(self, exc: BaseException) -> None:
+        """The enrich agent died (the worker is stopping): count it, fail both probes."""
+        self.agent_crash = exc
+        self.metrics.agent_crashes.inc()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
-        crashed = bool(getattr(self.app, "crashed", False))
-        return not crashed, {
+        crashed = bool(getattr(self.app, "crashed", False)) or self.agent_crash is not None
+        body: dict[str, Any] = {
             "status": "crashed" if crashed else "alive",
             "uptime_s": round(time.time() - self.started, 1),
         }
+        if self.agent_crash is not None:
+            body["agent_crash"] = repr(self.agent_crash)
+        return not crashed, body
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         partitions = self.assigned()
@@ -249,6 +258,7 @@ class Ops:
             "connected": self.connected(),
             "assigned": bool(partitions),
             "model_loaded": self.model_version() is not None,
+            "agent_running": self.agent_crash is None,
         }
         ready = all(checks.values())
         return ready, {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import orjson
 
@@ -47,3 +48,37 @@ async def test_agent_takes_batches_and_publishes_output_and_dead_letters(tmp_pat
     assert [d["reason"] for d in dead] == ["invalid_json"]
     assert max(enricher.calls) > 1, "the agent should take batches, not single messages"
     assert all(n <= 10 for n in enricher.calls)
+
+
+async def test_a_crash_of_the_agent_is_counted_reported_and_stops_the_worker(
+    tmp_path, monkeypatch
+) -> None:
+    def broken_processing(messages, enricher, limits):
+        raise RuntimeError("a bug outside the per-message isolation")
+
+    monkeypatch.setattr("stream.app.process_batch", broken_processing)
+    app = create_app(Settings(feedback_home=tmp_path, batch_within_s=0.05), KeywordEnricher())
+    app.finalize()
+    app.conf.store = "memory://"
+    job = app.enrich_job
+    stops: list[bool] = []
+    job.stop_worker = lambda: stops.append(True)
+    assert job.ops.health()[0] and job.ops.readiness()[1]["checks"]["agent_running"]
+
+    with contextlib.suppress(RuntimeError):
+        async with app.agents["enrich"].test_context() as ctx:
+            event = await ctx.put(value=orjson.dumps({"id": 1, "text": "good"}), wait=False)
+            for _ in range(100):
+                if stops:
+                    break
+                await asyncio.sleep(0.05)
+
+    assert stops == [True], "the worker is asked to stop"
+    assert isinstance(job.crash, RuntimeError)
+    assert job.ops.metrics.value("agent_crashes_total") == 1
+    healthy, body = job.ops.health()
+    assert not healthy and "a bug outside" in body["agent_crash"]
+    ready, body = job.ops.readiness()
+    assert not ready and body["checks"]["agent_running"] is False
+    # Marked acked without being acknowledged to the consumer: its offset is never committed.
+    assert event.message.acked
