@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import faust
 from faust.types import EventT
 
-from stream.contracts import Source
+from stream.contracts import InputFormat, Source
 from stream.metrics import record_model_refusal, record_model_swap
 from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
@@ -157,8 +157,16 @@ def faust_app(settings: Settings) -> faust.App:
 
 
 def limits_for(settings: Settings) -> Limits:
-    """The size rules of the settings, as the processing function takes them."""
-    return Limits(settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes)
+    """The size rules and input format of the settings, as the processing function takes them."""
+    fmt = InputFormat(
+        text_field=settings.text_field,
+        id_field=settings.id_field,
+        id_from_key=settings.id_from_key,
+        enrichment_field=settings.enrichment_field,
+    )
+    return Limits(
+        settings.max_text_chars, settings.max_record_bytes, settings.dlq_payload_bytes, fmt
+    )
 
 
 async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:

@@ -23,11 +23,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+#: Version of the record contract (the schemas' `version`, `schema_version` in every record).
+SCHEMA_VERSION = 2
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
-#: Names the enrichment writes into the output record; an input may not carry them.
-RESERVED_FIELDS = frozenset(
-    {"sentiment", "entities", "model_version", "processed_at", "truncated", "text_length", "source"}
-)
 MAX_ID_CHARS = 512
 #: Integer ids must fit the serialiser (and most consumers): signed 64 bits.
 ID_INT_RANGE = (-(2**63), 2**63 - 1)
@@ -90,17 +88,32 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class InputFormat:
+    """Where an input message keeps its id and text, and where the enrichment is written.
+
+    Fields are dotted paths into nested objects (`review.text`). The input's own fields are
+    never changed: the enrichment goes under one key of its own, next to them.
+    """
+
+    text_field: str = "text"
+    id_field: str = "id"
+    #: Take the id from the Kafka key when the value has none.
+    id_from_key: bool = True
+    enrichment_field: str = "enrichment"
+
+
+DEFAULT_FORMAT = InputFormat()
+
+
+@dataclass(frozen=True, slots=True)
 class Feedback:
     """A valid input message, its text already capped at the configured length."""
 
     record: dict[str, Any]
+    id: str | int
     text: str
     truncated: bool
     text_length: int
-
-    @property
-    def id(self) -> str | int:
-        return self.record["id"]
 
 
 def now_iso() -> str:
@@ -108,7 +121,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
+def parse_feedback(
+    value: bytes | None,
+    *,
+    max_text_chars: int,
+    key: bytes | None = None,
+    fmt: InputFormat = DEFAULT_FORMAT,
+) -> Feedback:
     """Decode and check one input message, or raise `InvalidFeedback` with the reason."""
     if not value:
         raise InvalidFeedback(Reason.EMPTY_MESSAGE, "the message has no value")
@@ -129,47 +148,79 @@ def parse_feedback(value: bytes | None, *, max_text_chars: int) -> Feedback:
         raise InvalidFeedback(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
     check_shape(record)
 
-    record_id = record.get("id")
-    if "id" not in record or record_id is None:
-        raise InvalidFeedback(Reason.MISSING_ID, "the object has no 'id'")
-    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
-        kind = type(record_id).__name__
-        raise InvalidFeedback(Reason.INVALID_ID, f"'id' must be a string or an integer, got {kind}")
-    if isinstance(record_id, str) and not 0 < len(record_id) <= MAX_ID_CHARS:
+    record_id = _id_of(record, key, fmt)
+    text = field_at(record, fmt.text_field)
+    if text is None:
         raise InvalidFeedback(
-            Reason.INVALID_ID, f"'id' must have 1 to {MAX_ID_CHARS} characters", record_id=None
+            Reason.MISSING_TEXT, f"the object has no '{fmt.text_field}'", record_id=record_id
         )
-    if isinstance(record_id, int) and not ID_INT_RANGE[0] <= record_id <= ID_INT_RANGE[1]:
-        raise InvalidFeedback(Reason.INVALID_ID, "an integer 'id' must fit in 64 bits (signed)")
-
-    text = record.get("text")
-    if "text" not in record or text is None:
-        raise InvalidFeedback(Reason.MISSING_TEXT, "the object has no 'text'", record_id=record_id)
     if not isinstance(text, str):
         kind = type(text).__name__
         raise InvalidFeedback(
-            Reason.INVALID_TEXT, f"'text' must be a string, got {kind}", record_id=record_id
+            Reason.INVALID_TEXT,
+            f"'{fmt.text_field}' must be a string, got {kind}",
+            record_id=record_id,
         )
     if not text.strip():
         raise InvalidFeedback(
-            Reason.EMPTY_TEXT, "'text' is empty or only whitespace", record_id=record_id
+            Reason.EMPTY_TEXT,
+            f"'{fmt.text_field}' is empty or only whitespace",
+            record_id=record_id,
         )
-    reserved = RESERVED_FIELDS.intersection(record)
-    if reserved:
-        names = ", ".join(sorted(reserved))
+    if fmt.enrichment_field in record:
         raise InvalidFeedback(
             Reason.RESERVED_FIELD,
-            f"field(s) {names} are written by the enrichment and may not be sent",
+            f"the input has a field '{fmt.enrichment_field}', where the enrichment is written: "
+            "rename it, or set ENRICHMENT_FIELD to another name",
             record_id=record_id,
         )
 
     truncated = len(text) > max_text_chars
     return Feedback(
         record=record,
+        id=record_id,
         text=text[:max_text_chars] if truncated else text,
         truncated=truncated,
         text_length=len(text),
     )
+
+
+def field_at(record: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path (`review.text`), or None where the path leads nowhere."""
+    node: Any = record
+    for name in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node
+
+
+def _id_of(record: dict[str, Any], key: bytes | None, fmt: InputFormat) -> str | int:
+    record_id = field_at(record, fmt.id_field)
+    if record_id is None and fmt.id_from_key and key:
+        try:
+            record_id = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidFeedback(
+                Reason.INVALID_ID, "the message has no id and its key is not UTF-8"
+            ) from None
+    if record_id is None:
+        where = " and no key" if fmt.id_from_key else ""
+        raise InvalidFeedback(Reason.MISSING_ID, f"the object has no '{fmt.id_field}'{where}")
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        kind = type(record_id).__name__
+        raise InvalidFeedback(
+            Reason.INVALID_ID, f"'{fmt.id_field}' must be a string or an integer, got {kind}"
+        )
+    if isinstance(record_id, str) and not 0 < len(record_id) <= MAX_ID_CHARS:
+        raise InvalidFeedback(
+            Reason.INVALID_ID, f"'{fmt.id_field}' must have 1 to {MAX_ID_CHARS} characters"
+        )
+    if isinstance(record_id, int) and not ID_INT_RANGE[0] <= record_id <= ID_INT_RANGE[1]:
+        raise InvalidFeedback(
+            Reason.INVALID_ID, f"an integer '{fmt.id_field}' must fit in 64 bits (signed)"
+        )
+    return record_id
 
 
 def check_shape(value: Any) -> None:
@@ -226,14 +277,7 @@ class Label:
 
 def parse_label(value: bytes | None, *, max_text_chars: int = 5000) -> Label:
     """Decode and check one label message, or raise `InvalidFeedback` (reason invalid_label)."""
-    try:
-        feedback = parse_feedback(value, max_text_chars=10**9)
-    except InvalidFeedback as exc:
-        if exc.reason != Reason.RESERVED_FIELD:  # labels do carry sentiment / entities
-            raise
-        record = orjson.loads(value)  # type: ignore[arg-type]
-    else:
-        record = feedback.record
+    record = parse_feedback(value, max_text_chars=10**9).record
 
     def invalid(detail: str) -> InvalidFeedback:
         return InvalidFeedback(Reason.INVALID_LABEL, detail, record_id=record.get("id"))
@@ -269,19 +313,30 @@ def parse_label(value: bytes | None, *, max_text_chars: int = 5000) -> Label:
 
 
 def enriched_record(
-    feedback: Feedback, enrichment: dict[str, Any], model_version: str, source: Source
+    feedback: Feedback,
+    enrichment: dict[str, Any],
+    model_version: str,
+    source: Source,
+    fmt: InputFormat = DEFAULT_FORMAT,
 ) -> dict[str, Any]:
-    """The output record: the input's fields, the analysed text and the enrichment."""
+    """The output record: the input's fields unchanged, the enrichment under its own key.
+
+    Entity offsets refer to the input's text (its first MAX_TEXT_CHARS characters when
+    `truncated`).
+    """
     return {
         **feedback.record,
-        "text": feedback.text,
-        "sentiment": enrichment["sentiment"],
-        "entities": enrichment["entities"],
-        "model_version": model_version,
-        "processed_at": now_iso(),
-        "truncated": feedback.truncated,
-        "text_length": feedback.text_length,
-        "source": source.to_dict(),
+        fmt.enrichment_field: {
+            "schema_version": SCHEMA_VERSION,
+            "id": feedback.id,
+            "sentiment": enrichment["sentiment"],
+            "entities": enrichment["entities"],
+            "model_version": model_version,
+            "processed_at": now_iso(),
+            "truncated": feedback.truncated,
+            "text_length": feedback.text_length,
+            "source": source.to_dict(),
+        },
     }
 
 
@@ -307,6 +362,7 @@ def dead_letter(
             # A cut can split a character: keep the bytes exactly, in base64.
             payload_b64 = base64.b64encode(kept).decode("ascii")
     letter: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "reason": str(reason),
         "error": error,
         "detail": detail,

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from stream import broker
+from stream.contracts import field_at
 from stream.kafka import consumer, ensure_topics, producer
 from stream.settings import Settings
 
@@ -124,7 +125,7 @@ async def _produce_and_show(
                         _print_dead(record)
                     else:
                         enriched += 1
-                        _print_enriched(record)
+                        _print_enriched(record, settings)
         elapsed = time.perf_counter() - started
     finally:
         await prod.stop()
@@ -163,15 +164,17 @@ def _from_this_run(record: dict, run: str) -> bool:
     return run in blob
 
 
-def _print_enriched(record: dict) -> None:
-    sentiment = record["sentiment"]
+def _print_enriched(record: dict, settings: Settings) -> None:
+    enrichment = record[settings.enrichment_field]
+    sentiment = enrichment["sentiment"]
     label = sentiment["label"]
     score = sentiment["scores"][label]
-    entities = ", ".join(f"{e['text']} [{e['label']}]" for e in record["entities"]) or "-"
+    entities = ", ".join(f"{e['text']} [{e['label']}]" for e in enrichment["entities"]) or "-"
     colour = COLOURS.get(label, "") if sys.stdout.isatty() else ""
     reset = RESET if colour else ""
+    text = str(field_at(record, settings.text_field))
     print(
-        f"{record['id']:>20}  {colour}{label:>8} {score:.2f}{reset}  {record['text'][:70]!r}\n"
+        f"{enrichment['id']:>20}  {colour}{label:>8} {score:.2f}{reset}  {text[:70]!r}\n"
         f"{'':>20}  entities: {entities}",
         flush=True,
     )

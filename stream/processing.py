@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stream.contracts import (
+    DEFAULT_FORMAT,
     Feedback,
+    InputFormat,
     InvalidFeedback,
     Reason,
     Source,
@@ -53,16 +55,28 @@ class Outcome:
     key: bytes | None
     value: bytes
     reason: Reason | None = None
+    #: The published record, as a dict: the enriched record or the dead letter.
     record: dict[str, Any] | None = None
+    #: For an enriched record: the text that was analysed, and the format that placed it.
+    text: str | None = None
+    fmt: InputFormat = DEFAULT_FORMAT
+
+    @property
+    def enrichment(self) -> dict[str, Any] | None:
+        """What the model said about the message (None for a dead letter)."""
+        if self.dead or self.record is None:
+            return None
+        return self.record.get(self.fmt.enrichment_field)
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The size rules of `Settings`, in the form the processing needs."""
+    """The rules of `Settings` that the processing needs: sizes and the input's format."""
 
     max_text_chars: int = 5000
     max_record_bytes: int = 900_000
     dlq_payload_bytes: int = 65_536
+    fmt: InputFormat = DEFAULT_FORMAT
 
 
 def process_batch(messages: Sequence[Message], enricher: Enricher, limits: Limits) -> list[Outcome]:
@@ -84,7 +98,10 @@ def _process(messages: Sequence[Message], enricher: Enricher, limits: Limits) ->
     valid: list[tuple[int, Feedback]] = []
     for i, message in enumerate(messages):
         try:
-            valid.append((i, parse_feedback(message.value, max_text_chars=limits.max_text_chars)))
+            feedback = parse_feedback(
+                message.value, max_text_chars=limits.max_text_chars, key=message.key, fmt=limits.fmt
+            )
+            valid.append((i, feedback))
         except InvalidFeedback as exc:
             outcomes[i] = _dead(
                 message, limits, exc.reason, exc.error, exc.detail, record_id=exc.record_id
@@ -113,7 +130,7 @@ def _publishable(
     limits: Limits,
 ) -> Outcome:
     """The enriched record as bytes, or a dead letter if it cannot be serialised or is too big."""
-    record = enriched_record(feedback, enrichment, model_version, message.source)
+    record = enriched_record(feedback, enrichment, model_version, message.source, limits.fmt)
     try:
         value = dumps(record)
     except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
@@ -135,7 +152,9 @@ def _publishable(
             f"{limits.max_record_bytes}",
             record_id=feedback.id,
         )
-    return Outcome(False, record_key(feedback.id), value, record=record)
+    return Outcome(
+        False, record_key(feedback.id), value, record=record, text=feedback.text, fmt=limits.fmt
+    )
 
 
 def _process_alone(message: Message, enricher: Enricher, limits: Limits) -> Outcome:

@@ -52,6 +52,26 @@ class Settings(BaseSettings):
         1, ge=1, description="Replication factor used when the worker creates missing topics."
     )
 
+    # --- Input and output records ---------------------------------------------------------
+    text_field: str = Field(
+        "text",
+        min_length=1,
+        description="Where the text is in an input object: a field name or a dotted path "
+        "(`review.text`).",
+    )
+    id_field: str = Field(
+        "id", min_length=1, description="Where the id is in an input object (a dotted path)."
+    )
+    id_from_key: bool = Field(
+        True, description="Use the Kafka key (UTF-8) as the id when the input has none."
+    )
+    enrichment_field: str = Field(
+        "enrichment",
+        min_length=1,
+        description="The output record's key that holds the enrichment, next to the input's "
+        "own fields (which are never changed).",
+    )
+
     # --- Worker ------------------------------------------------------------------------
     app_id: str = Field(
         "feedback-enricher", description="Faust app id, which is also the consumer group."

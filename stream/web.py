@@ -80,10 +80,10 @@ class LiveView:
         second = self._second(int(now))
         for outcome in outcomes:
             second.messages += 1
-            if outcome.dead or not outcome.record:
+            record = outcome.enrichment
+            if record is None:
                 second.dead += 1
                 continue
-            record = outcome.record
             sentiment = record.get("sentiment") or {}
             label = sentiment.get("label")
             if label not in SENTIMENT_LABELS:
@@ -97,7 +97,7 @@ class LiveView:
                     second.names[key] = entity["text"]
                     mentioned.append({"text": entity["text"], "label": entity["label"]})
             if label == "negative":
-                text = record.get("text") or ""
+                text = outcome.text or ""
                 self._negatives.append(
                     {
                         "id": record.get("id"),

@@ -232,10 +232,16 @@ async def collect(
                 for rec in records:
                     record = orjson.loads(rec.value)
                     (dead if tp.topic == topics.dlq else outputs).append(record)
-                    covered.add((record["source"]["partition"], record["source"]["offset"]))
+                    covered.add(position(record))
     finally:
         await cons.stop()
     return outputs, dead
+
+
+def position(record: dict) -> tuple[int, int]:
+    """(partition, offset) of the input behind an enriched record or a dead letter."""
+    source = record["enrichment"]["source"] if "enrichment" in record else record["source"]
+    return source["partition"], source["offset"]
 
 
 async def input_offsets(topics: Topics) -> set[tuple[int, int]]:

@@ -63,7 +63,7 @@ def hostile_cases(n: int = 1000, seed: int = 3) -> list[Case]:
         ),
         (
             "reserved",
-            lambda i: orjson.dumps({"id": i, "text": "t", "model_version": "x"}),
+            lambda i: orjson.dumps({"id": i, "text": "t", "enrichment": "x"}),
             "reserved_field",
         ),
         (

@@ -50,7 +50,7 @@ def reason_of(value: bytes | None) -> Reason:
         (b'{"id": 1, "text": ["a"]}', Reason.INVALID_TEXT),
         (b'{"id": 1, "text": ""}', Reason.EMPTY_TEXT),
         (b'{"id": 1, "text": " \\n\\t "}', Reason.EMPTY_TEXT),
-        (b'{"id": 1, "text": "x", "sentiment": "positive"}', Reason.RESERVED_FIELD),
+        (b'{"id": 1, "text": "x", "enrichment": {}}', Reason.RESERVED_FIELD),
     ],
 )
 def test_bad_input_has_a_precise_reason(value: bytes | None, reason: Reason) -> None:

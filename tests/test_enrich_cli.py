@@ -50,8 +50,8 @@ def test_enrich_file_writes_schema_valid_records_and_reports_bad_lines(model_sto
     for record in records:
         validator("enriched").validate(record)
     assert records[1]["channel"] == "review"
-    assert records[1]["sentiment"]["label"] == "positive"
-    assert any(e["label"] == "PRODUCT" for e in records[0]["entities"])
+    assert records[1]["enrichment"]["sentiment"]["label"] == "positive"
+    assert any(e["label"] == "PRODUCT" for e in records[0]["enrichment"]["entities"])
     letters = [orjson.loads(line) for line in dlq.read_bytes().splitlines()]
     assert [d["reason"] for d in letters] == ["invalid_json", "empty_text"]
     assert "line 2: invalid_json" in result.stderr and "line 5: empty_text" in result.stderr

@@ -20,7 +20,15 @@ import pytest
 
 from stream import broker
 from stream.kafka import ensure_topics
-from tests.conftest import Topics, collect, free_port, input_offsets, produce, start_worker
+from tests.conftest import (
+    Topics,
+    collect,
+    free_port,
+    input_offsets,
+    position,
+    produce,
+    start_worker,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -50,7 +58,7 @@ def values(n: int, bad_every: int = 50) -> list[bytes]:
 
 def account(expected: set, outputs: list[dict], dead: list[dict]) -> tuple[int, int]:
     """(lost, duplicates) over the input offsets."""
-    seen = Counter((r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead)
+    seen = Counter(position(r) for r in outputs + dead)
     lost = len(expected - set(seen))
     duplicates = sum(seen.values()) - len(set(seen))
     return lost, duplicates

@@ -12,7 +12,7 @@ import pytest
 
 from stream.contracts import validator
 from stream.kafka import producer
-from tests.conftest import collect, start_worker
+from tests.conftest import collect, position, start_worker
 from tests.hostile import hostile_cases
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -50,25 +50,23 @@ def test_thousand_hostile_messages(topics, workers, tmp_path) -> None:
 
     landed: dict[tuple[int, int], tuple[str | None, dict]] = {}
     for record in outputs:
-        landed[(record["source"]["partition"], record["source"]["offset"])] = (None, record)
+        landed[position(record)] = (None, record)
     for letter in dead:
-        landed[(letter["source"]["partition"], letter["source"]["offset"])] = (
-            letter["reason"],
-            letter,
-        )
+        landed[position(letter)] = (letter["reason"], letter)
     assert set(landed) == set(where), "every hostile message is accounted for"
 
     wrong = Counter()
-    for position, (category, expected) in where.items():
-        reason, record = landed[position]
+    for where_at, (category, expected) in where.items():
+        reason, record = landed[where_at]
         if reason != expected:
             wrong[(category, expected, reason)] += 1
         if reason is None:
             validator("enriched").validate(record)
-            for entity in record["entities"]:
+            for entity in record["enrichment"]["entities"]:
                 assert record["text"][entity["start"] : entity["end"]] == entity["text"]
             if category == "huge_text":
-                assert record["truncated"] and record["text_length"] > 900_000
+                assert record["enrichment"]["truncated"]
+                assert record["enrichment"]["text_length"] > 900_000
         else:
             validator("dead_letter").validate(record)
             assert record["detail"]

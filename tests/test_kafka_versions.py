@@ -10,7 +10,7 @@ import pytest
 
 from stream.contracts import validator
 from stream.kafka import ensure_topics
-from tests.conftest import Topics, collect, input_offsets, produce, start_worker
+from tests.conftest import Topics, collect, input_offsets, position, produce, start_worker
 
 pytestmark = pytest.mark.kafka
 
@@ -42,8 +42,8 @@ def test_worker_round_trip(line: str, model_store, tmp_path) -> None:
         for w in workers:
             w.stop()
     expected = asyncio.run(input_offsets(topics))
-    seen = {(r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead}
+    seen = {position(r) for r in outputs + dead}
     assert seen == expected and len(expected) == 201
     assert len(dead) == 1 and dead[0]["reason"] == "invalid_json"
     validator("enriched").validate(outputs[0])
-    assert {r["source"]["partition"] for r in outputs} == {0, 1, 2}
+    assert {position(r)[0] for r in outputs} == {0, 1, 2}

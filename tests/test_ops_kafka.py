@@ -27,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream.kafka import ensure_topics, producer
-from tests.conftest import ROOT, Topics, Worker, collect, input_offsets, produce
+from tests.conftest import ROOT, Topics, Worker, collect, input_offsets, position, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -131,7 +131,7 @@ def _all_accounted(cluster: Cluster) -> tuple[list[dict], list[dict]]:
     expected = asyncio.run(input_offsets(cluster.topics))
     assert expected, "the input topic is empty?"
     outputs, dead = asyncio.run(collect(cluster.topics, len(expected), timeout_s=120))
-    seen = {(r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead}
+    seen = {position(r) for r in outputs + dead}
     missing = expected - seen
     assert not missing, f"{len(missing)} input offsets lost, e.g. {sorted(missing)[:5]}"
     return outputs, dead

@@ -267,9 +267,9 @@ def _batch(n_ok: int, dead: list[Reason], topic: str = "fb", ts_ms: int | None =
         messages.append(Message(None, b"{}", Source(topic, i % 2, 100 + i, ts_ms)))
     for i in range(n_ok):
         label = ("positive", "negative", "neutral")[i % 3]
-        record = {
+        text = f"Vodafone and the Pixel 8 <b>{i}</b>"
+        enrichment = {
             "id": f"r-{i}",
-            "text": f"Vodafone and the Pixel 8 <b>{i}</b>",
             "sentiment": {"label": label, "scores": {label: 0.9}},
             "entities": [
                 {"text": "Vodafone", "label": "ORG", "start": 0, "end": 8},
@@ -278,7 +278,8 @@ def _batch(n_ok: int, dead: list[Reason], topic: str = "fb", ts_ms: int | None =
             ],
             "processed_at": "2026-11-25T09:00:00.000Z",
         }
-        outcomes.append(Outcome(False, None, b"{}", record=record))
+        record = {"id": f"r-{i}", "text": text, "enrichment": enrichment}
+        outcomes.append(Outcome(False, None, b"{}", record=record, text=text))
     for reason in dead:
         outcomes.append(Outcome(True, None, b"{}", reason=reason, record={}))
     return messages, outcomes

@@ -19,6 +19,7 @@ from stream.contracts import (
     validator,
 )
 from stream.processing import Limits, Message, process_batch
+from tests.conftest import position
 from tests.fakes import KeywordEnricher
 from tests.fuzz import ANY, KINDS, fuzz_cases, nested
 
@@ -127,7 +128,7 @@ def _check_outcomes(values: list[bytes | None]) -> list:
     assert len(outcomes) == len(messages)
     for message, outcome in zip(messages, outcomes, strict=True):
         record = orjson.loads(outcome.value)
-        assert record["source"]["offset"] == message.source.offset
+        assert position(record)[1] == message.source.offset
         validator("dead_letter" if outcome.dead else "enriched").validate(record)
     return outcomes
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from stream.kafka import producer
-from tests.conftest import ROOT, Worker, collect, input_offsets, start_worker
+from tests.conftest import ROOT, Worker, collect, input_offsets, position, start_worker
 from tests.fuzz import ANY, KINDS, fuzz_cases
 
 pytestmark = pytest.mark.kafka
@@ -45,9 +45,9 @@ def landed_outcomes(outputs: list[dict], dead: list[dict]) -> dict[tuple[int, in
     """(partition, offset) → dead-letter reason, or None for an enriched record."""
     landed: dict[tuple[int, int], str | None] = {}
     for record in outputs:
-        landed[(record["source"]["partition"], record["source"]["offset"])] = None
+        landed[position(record)] = None
     for letter in dead:
-        landed[(letter["source"]["partition"], letter["source"]["offset"])] = letter["reason"]
+        landed[position(letter)] = letter["reason"]
     return landed
 
 

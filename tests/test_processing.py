@@ -6,6 +6,7 @@ import orjson
 
 from stream.contracts import Reason, Source, validator
 from stream.processing import Limits, Message, process_batch
+from tests.conftest import position
 from tests.fakes import KeywordEnricher
 
 
@@ -28,13 +29,14 @@ def test_every_message_gets_exactly_one_schema_valid_outcome() -> None:
     assert [o.dead for o in outcomes] == [False, True, False, True, True, False]
     for message, outcome in zip(messages, outcomes, strict=True):
         record = orjson.loads(outcome.value)
-        assert record["source"]["offset"] == message.source.offset
+        assert position(record)[1] == message.source.offset
         validator("dead_letter" if outcome.dead else "enriched").validate(record)
 
     first = orjson.loads(outcomes[0].value)
-    assert first["sentiment"]["label"] == "positive"
-    assert first["entities"] == [{"text": "Acme", "label": "ORG", "start": 16, "end": 20}]
-    assert first["rating"] == 5 and first["model_version"] == "test-1"
+    assert first["enrichment"]["sentiment"]["label"] == "positive"
+    entities = first["enrichment"]["entities"]
+    assert entities == [{"text": "Acme", "label": "ORG", "start": 16, "end": 20}]
+    assert first["rating"] == 5 and first["enrichment"]["model_version"] == "test-1"
     assert outcomes[0].key == b"1"
     assert orjson.loads(outcomes[5].value)["unknown"] == {"deep": [1, {"a": None}]}
     assert outcomes[1].reason == Reason.INVALID_JSON
@@ -64,8 +66,9 @@ def test_truncated_text_is_flagged_and_oversized_records_are_dead_lettered() -> 
     limits = Limits(max_text_chars=100, max_record_bytes=100_000, dlq_payload_bytes=1000)
     outcomes = process_batch([msg(long, 0), msg(huge_extra, 1)], KeywordEnricher(), limits)
     record = orjson.loads(outcomes[0].value)
-    assert record["truncated"] is True and len(record["text"]) == 100
-    assert record["text_length"] == 10_000
+    assert record["enrichment"]["truncated"] is True
+    assert record["text"] == "good " * 2000, "the input's own text is kept whole"
+    assert record["enrichment"]["text_length"] == 10_000
     assert outcomes[1].dead and outcomes[1].reason == Reason.RECORD_TOO_LARGE
     letter = orjson.loads(outcomes[1].value)
     assert letter["payload_truncated"] and letter["id"] == 2

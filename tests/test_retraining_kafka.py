@@ -18,7 +18,7 @@ import pytest
 from stream.contracts import validator
 from stream.kafka import consumer, ensure_topics
 from stream.models import announce, announcement
-from tests.conftest import ROOT, collect, input_offsets, produce, start_worker
+from tests.conftest import ROOT, collect, input_offsets, position, produce, start_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -157,16 +157,16 @@ def test_labels_train_promote_and_the_running_worker_switches(topics, workers, s
         trainer.stop()
     outputs, dead = asyncio.run(collect(topics, n))
     expected = asyncio.run(input_offsets(topics))
-    seen = {(r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead}
+    seen = {position(r) for r in outputs + dead}
     assert seen == expected, f"{len(expected - seen)} offsets missing across the switch"
-    versions = {r["model_version"] for r in outputs}
+    versions = {r["enrichment"]["model_version"] for r in outputs}
     assert versions == {old, promoted}
     for partition in {p for p, _ in expected}:
         ordered = sorted(
-            (r for r in outputs if r["source"]["partition"] == partition),
-            key=lambda r: r["source"]["offset"],
+            (r for r in outputs if position(r)[0] == partition),
+            key=position,
         )
-        switched = [r["model_version"] == promoted for r in ordered]
+        switched = [r["enrichment"]["model_version"] == promoted for r in ordered]
         assert switched == sorted(switched), "after the switch, no record carries the old version"
     [record] = [a for a in asyncio.run(announcements(topics)) if a["version"] == promoted]
     validator("model_announcement").validate(record)
@@ -217,7 +217,7 @@ def test_a_corrupt_announced_model_is_refused(topics, workers, store, tmp_path):
     asyncio.run(produce(topics.bootstrap, topics.input, values))
     outputs, dead = asyncio.run(collect(topics, 20))
     assert worker.alive
-    assert {r["model_version"] for r in outputs} == {old} and not dead
+    assert {r["enrichment"]["model_version"] for r in outputs} == {old} and not dead
 
 
 def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path):
@@ -283,5 +283,5 @@ def test_operator_promote_and_rollback(topics, workers, store, tmp_path):
     wait_serving(old)
     asyncio.run(produce(topics.bootstrap, topics.input, [orjson.dumps({"id": 1, "text": "ok"})]))
     outputs, _ = asyncio.run(collect(topics, 1))
-    assert outputs[0]["model_version"] == old
+    assert outputs[0]["enrichment"]["model_version"] == old
     assert old in cli("list")

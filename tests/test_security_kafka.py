@@ -154,7 +154,7 @@ def test_worker_round_trip_over_tls(tls_broker, model_store, tmp_path) -> None:
         for w in workers:
             w.stop()
     assert len(outputs) == 20 and len(dead) == 1
-    assert {r["sentiment"]["label"] for r in outputs} == {"positive"}
+    assert {r["enrichment"]["sentiment"]["label"] for r in outputs} == {"positive"}
 
 
 def test_an_untrusted_certificate_fails_fast_with_a_clear_message(tls_broker) -> None:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from stream.contracts import validator
-from tests.conftest import collect, input_offsets, produce, start_worker
+from tests.conftest import collect, input_offsets, position, produce, start_worker
 
 pytestmark = pytest.mark.kafka
 
@@ -24,7 +24,7 @@ MALFORMED = [
     b'{"id": 8, "text": 12}',
     b'{"id": 9, "text": "   "}',
     b'{"id": true, "text": "bool id"}',
-    b'{"id": 10, "text": "x", "entities": []}',
+    b'{"id": 10, "text": "x", "enrichment": []}',
 ]
 
 
@@ -47,7 +47,7 @@ def feedback_values(n: int, malformed: int, seed: int = 7) -> list[bytes]:
 
 
 def assert_accounted(expected: set, outputs: list[dict], dead: list[dict]) -> Counter:
-    seen = Counter((r["source"]["partition"], r["source"]["offset"]) for r in outputs + dead)
+    seen = Counter(position(r) for r in outputs + dead)
     missing = expected - set(seen)
     assert not missing, f"{len(missing)} input offsets lost, e.g. {sorted(missing)[:5]}"
     assert set(seen) <= expected
@@ -68,8 +68,8 @@ def test_thousand_valid_and_hundred_malformed_all_accounted(topics, workers, tmp
     assert len(outputs) == 1000 and len(dead) == 100
     for record in outputs[:50]:
         validator("enriched").validate(record)
-        assert record["model_version"]
-        assert abs(sum(record["sentiment"]["scores"].values()) - 1) < 1e-4
+        assert record["enrichment"]["model_version"]
+        assert abs(sum(record["enrichment"]["sentiment"]["scores"].values()) - 1) < 1e-4
     for record in dead:
         validator("dead_letter").validate(record)
     reasons = Counter(d["reason"] for d in dead)
@@ -85,7 +85,7 @@ def test_thousand_valid_and_hundred_malformed_all_accounted(topics, workers, tmp
         "reserved_field",
     }
     galaxy = next(r for r in outputs if r["text"].startswith("The Galaxy Tab S9"))
-    for entity in galaxy["entities"]:
+    for entity in galaxy["enrichment"]["entities"]:
         assert galaxy["text"][entity["start"] : entity["end"]] == entity["text"]
 
 

@@ -231,9 +231,10 @@ class Sink:
                     if tp.topic == self.topics[1]:
                         self.dead += 1
                         continue
-                    self.arrivals[record["id"]] = (
-                        record["source"]["timestamp_ms"],
-                        _epoch_ms(record["processed_at"]),
+                    enrichment = record["enrichment"]
+                    self.arrivals[enrichment["id"]] = (
+                        enrichment["source"]["timestamp_ms"],
+                        _epoch_ms(enrichment["processed_at"]),
                         now_ms,
                     )
 
