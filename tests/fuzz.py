@@ -148,11 +148,20 @@ def _cesu(rng: random.Random, i: int) -> tuple[bytes, str | None]:
 
 def _huge_text(rng: random.Random, i: int) -> tuple[bytes, str | None]:
     text = " ".join(rng.choice(WORDS) for _ in range(20_000))[:100_000]
-    return orjson.dumps({"id": i, "text": text}), None
+    return orjson.dumps({"id": f"h-{i}", "text": text}), None
+
+
+def _megabyte(rng: random.Random, i: int) -> tuple[bytes, str | None]:
+    # About 1 MB (the broker's default limit), as one long text or as 1,000 wide fields.
+    # Either way the enriched record, which keeps the input whole, exceeds MAX_RECORD_BYTES.
+    if i % 2:
+        return orjson.dumps({"id": i, "text": "Kindle " * 140_000}), "record_too_large"
+    fields = {f"f{n}": "x" * 990 for n in range(1_000)}
+    return orjson.dumps({"id": i, "text": "wide", **fields}), "record_too_large"
 
 
 def _odd_text(rng: random.Random, i: int) -> tuple[bytes, str | None]:
-    return orjson.dumps({"id": i, "text": ODD_TEXTS[i % len(ODD_TEXTS)]}), None
+    return orjson.dumps({"id": f"o-{i}", "text": ODD_TEXTS[i % len(ODD_TEXTS)]}), None
 
 
 def _random_bytes(rng: random.Random, i: int) -> tuple[bytes, str | None]:
@@ -179,6 +188,7 @@ KINDS: dict[str, Callable[[random.Random, int], tuple[bytes, str | None]]] = {
     "latin1": _latin1,
     "cesu_surrogates": _cesu,
     "huge_text": _huge_text,
+    "megabyte_message": _megabyte,
     "rtl_and_control": _odd_text,
 }
 

@@ -25,7 +25,8 @@ from tests.fuzz import ANY, KINDS, fuzz_cases, nested
 
 
 def msg(value: bytes | None, offset: int = 0) -> Message:
-    return Message(key=b"k", value=value, source=Source("feedback", 0, offset, 1_700_000_000_000))
+    """A keyless message (as the fuzz produces them: no id from the key)."""
+    return Message(key=None, value=value, source=Source("feedback", 0, offset, 1_700_000_000_000))
 
 
 def reason_of(value: bytes) -> Reason | None:
