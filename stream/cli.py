@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -232,9 +233,18 @@ def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="run the streaming worker (configured by environment)")
     worker.set_defaults(handler=_worker)
 
-    enrich = sub.add_parser("enrich", help="enrich a JSONL file offline, like the worker does")
-    enrich.add_argument("input", type=Path, help='JSONL file of {"id", "text", ...} objects')
-    enrich.add_argument("--output", "-o", type=Path, required=True, help="enriched JSONL file")
+    enrich = sub.add_parser(
+        "enrich",
+        help="enrich a JSONL file offline, like the worker does",
+        description="Enrich a JSONL file offline, like the worker does. The output is written "
+        "to a temporary file that replaces --output only when all lines are done.",
+    )
+    enrich.add_argument(
+        "input", type=Path, help='JSONL file of {"id", "text", ...} objects, or - for stdin'
+    )
+    enrich.add_argument(
+        "--output", "-o", type=Path, required=True, help="enriched JSONL file, or - for stdout"
+    )
     enrich.add_argument("--dead-letters", type=Path, help="write rejected lines' DLQ records here")
     enrich.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     enrich.set_defaults(handler=_enrich)
@@ -338,27 +348,46 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _enrich(args: argparse.Namespace) -> int:
-    from stream.app import limits_for
-    from stream.offline import enrich_file
+    from stream.offline import STDIO, PathError, check_paths, enrich_file
 
     settings = Settings()
+    try:
+        check_paths(args.input, args.output, args.dead_letters)  # before the model loads
+    except PathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from stream.app import limits_for
+
     logging.basicConfig(level=logging.WARNING)
-    enricher = _load_enricher(settings)
-    limits = limits_for(settings)
-    summary = enrich_file(
-        args.input,
-        args.output,
-        enricher,
-        limits,
-        batch_size=settings.batch_max,
-        dead_letters=args.dead_letters,
-        progress=not args.no_progress,
-    )
+    try:
+        enricher = _load_enricher(settings)
+        summary = enrich_file(
+            args.input,
+            args.output,
+            enricher,
+            limits_for(settings),
+            batch_size=settings.batch_max,
+            dead_letters=args.dead_letters,
+            progress=not args.no_progress,
+        )
+    except PathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        files = [str(p) for p in (args.output, args.dead_letters) if p not in (None, STDIO)]
+        kept = f": {', '.join(files)} left as before" if files else ""
+        print(f"interrupted{kept}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `-o - | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 1
     rate = summary.lines / summary.seconds if summary.seconds else 0.0
     rejected = ", ".join(f"{n} {reason}" for reason, n in summary.rejected.most_common()) or "none"
+    written = "stdout" if args.output == STDIO else args.output
     print(
         f"{summary.enriched} enriched, {sum(summary.rejected.values())} rejected ({rejected}) "
-        f"in {summary.seconds:.1f} s: {rate:.0f} lines/s, model {enricher.version} -> {args.output}"
+        f"in {summary.seconds:.1f} s: {rate:.0f} lines/s, model {enricher.version} -> {written}",
+        file=sys.stderr if args.output == STDIO else sys.stdout,
     )
     return 0
 
