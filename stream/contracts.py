@@ -9,6 +9,7 @@ prove the two agree.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -146,7 +147,12 @@ def parse_feedback(
     if not isinstance(record, dict):
         kind = type(record).__name__
         raise InvalidFeedback(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
-    check_shape(record)
+    try:
+        check_shape(record)
+    except InvalidFeedback as exc:
+        with contextlib.suppress(InvalidFeedback):
+            exc.record_id = _id_of(record, key, fmt)  # the dead letter names it when it can
+        raise
 
     record_id = _id_of(record, key, fmt)
     text = field_at(record, fmt.text_field)
