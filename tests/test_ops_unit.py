@@ -10,17 +10,26 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from faust.types import TP
 
 from stream import logs
 from stream.cli import build_parser
 from stream.contracts import Reason, Source
-from stream.metrics import Metrics, record_model_refusal, record_model_swap
+from stream.metrics import NAMESPACE, Metrics, record_model_refusal, record_model_swap
 from stream.processing import Message, Outcome
 from stream.settings import Settings
-from stream.web import DASHBOARD_ASSETS, PATHS, STATIC, LiveView
+from stream.web import (
+    DASHBOARD_ASSETS,
+    PATHS,
+    STATIC,
+    ConsumerLag,
+    LiveView,
+    PartitionOffsets,
+)
 from tests.conftest import ROOT
 
 K8S = ROOT / "deploy" / "k8s"
@@ -291,21 +300,99 @@ def test_metrics_count_a_batch() -> None:
     metrics.batch_done(
         messages, outcomes, inference_s=0.2, published_at=1_000.5
     )  # timestamps 1000 s
-    assert metrics.value("messages_in_total", topic="fb") == 8
-    assert metrics.value("messages_out_total") == 5
-    assert metrics.value("messages_dlq_total", reason="invalid_json") == 2
-    assert metrics.value("messages_dlq_total", reason="missing_id") == 1
-    assert metrics.value("batch_size_sum") == 8
-    assert metrics.value("inference_seconds_count") == 1
-    assert metrics.value("end_to_end_latency_seconds_count") == 0  # no timestamps
+    assert metrics.value("feedback_messages_in_total", topic="fb") == 8
+    assert metrics.value("feedback_messages_out_total") == 5
+    assert metrics.value("feedback_messages_dlq_total", reason="invalid_json") == 2
+    assert metrics.value("feedback_messages_dlq_total", reason="missing_id") == 1
+    assert metrics.value("feedback_batch_size_sum") == 8
+    assert metrics.value("feedback_inference_seconds_count") == 1
+    assert metrics.value("feedback_end_to_end_latency_seconds_count") == 0  # no timestamps
     messages, outcomes = _batch(2, [], ts_ms=1_000_000)
     metrics.batch_done(messages, outcomes, inference_s=0.1, published_at=1_000.5)
-    assert metrics.value("end_to_end_latency_seconds_sum") == pytest.approx(1.0)
-    assert metrics.value("end_to_end_latency_seconds_bucket", le="0.5") == 2
+    assert metrics.value("feedback_end_to_end_latency_seconds_sum") == pytest.approx(1.0)
+    assert metrics.value("feedback_end_to_end_latency_seconds_bucket", le="0.5") == 2
     assert metrics.next_offsets == {("fb", 0): 107, ("fb", 1): 108}
-    metrics.lag_from(lambda: [("fb", 0, 3), ("fb", 1, 0)])
-    assert metrics.value("consumer_lag", topic="fb", partition="0") == 3
+    metrics.lag_from(lambda: [("grp", "fb", 0, 3), ("grp", "fb", 1, 0)])
+    assert metrics.value("feedback_consumer_lag", group="grp", topic="fb", partition="0") == 3
     assert b"_created" not in metrics.render()
+
+
+#: The project's metric families (sample names add `_total`, `_bucket`, `_sum`, `_count`).
+FEEDBACK_FAMILIES = {
+    "feedback_messages_in": "counter",
+    "feedback_messages_out": "counter",
+    "feedback_messages_dlq": "counter",
+    "feedback_batch_size": "histogram",
+    "feedback_inference_seconds": "histogram",
+    "feedback_end_to_end_latency_seconds": "histogram",
+    "feedback_consumer_lag": "gauge",
+    "feedback_serving_model_info": "gauge",
+    "feedback_model_swaps": "counter",
+    "feedback_model_refusals": "counter",
+    "feedback_last_batch_timestamp_seconds": "gauge",
+}
+
+
+def test_every_metric_has_the_prefix_and_the_process_collectors_are_registered() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = Metrics()
+    text = metrics.render().decode()
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    ours = {name: kind for name, kind in families.items() if name.startswith(f"{NAMESPACE}_")}
+    foreign = set(families) - set(ours)
+    assert all(name.startswith(("process_", "python_")) for name in foreign), foreign
+    assert ours.items() >= FEEDBACK_FAMILIES.items(), ours
+    samples = {line.split(" ")[0].split("{")[0] for line in text.splitlines() if line[:1] != "#"}
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_collections_total",
+    ):
+        assert name in samples, name
+    assert metrics.value("process_resident_memory_bytes") > 0
+
+
+class _FakeConsumer:
+    def __init__(self, assignment: set[TP], highwater: dict[TP, int]) -> None:
+        self._assignment = assignment
+        self._highwater = highwater
+
+    def assignment(self) -> set[TP]:
+        return self._assignment
+
+    def highwater(self, tp: TP) -> int | None:
+        return self._highwater.get(tp)
+
+
+def test_consumer_lag_covers_every_assigned_partition_from_the_broker_offsets() -> None:
+    tps = [TP("fb", p) for p in range(4)]
+    app = SimpleNamespace(
+        conf=SimpleNamespace(id="grp"),
+        consumer=_FakeConsumer({*tps, TP("other", 0)}, {tps[2]: 130}),
+    )
+    metrics = Metrics()
+    lag = ConsumerLag(app, Settings(_env_file=None, input_topic="fb"), metrics)
+    metrics.lag_from(lag.rows)
+    lag.offsets = {
+        ("fb", 0): PartitionOffsets(end=0, committed=None, start=0),  # empty, new group
+        ("fb", 1): PartitionOffsets(end=50, committed=None, start=10),  # backlog, new group
+        ("fb", 2): PartitionOffsets(end=120, committed=100, start=0),  # committed, fetched to 130
+        ("fb", 3): PartitionOffsets(end=80, committed=0, start=40),  # committed 0 is a commit
+        ("fb", 9): PartitionOffsets(end=9, committed=None, start=0),  # revoked since the refresh
+    }
+    metrics.next_offsets[("fb", 2)] = 125  # a batch published since the last commit
+    rows = list(lag.rows())
+    assert rows == [("grp", "fb", 0, 0), ("grp", "fb", 1, 40), ("grp", "fb", 2, 5),
+                    ("grp", "fb", 3, 80)]  # fmt: skip
+    assert metrics.value("feedback_consumer_lag", group="grp", topic="fb", partition="1") == 40
+    # A rebalance forgets what this worker did on partitions it no longer holds.
+    metrics.next_offsets[("fb", 7)] = 3
+    lag.on_assigned(app, {tps[2]})
+    assert metrics.next_offsets == {("fb", 2): 125}
 
 
 def test_model_swap_and_refusal_helpers() -> None:
@@ -313,10 +400,10 @@ def test_model_swap_and_refusal_helpers() -> None:
     metrics.set_serving_model("v1")
     record_model_swap("v2", metrics=metrics)
     record_model_refusal("v3", "ModelRefused: checksum abc != def", metrics=metrics)
-    assert metrics.value("model_swaps_total") == 1
-    assert metrics.value("serving_model_info", version="v2") == 1
-    assert metrics.value("serving_model_info", version="v1") is None
-    assert metrics.value("model_refusals_total", version="v3", reason="ModelRefused") == 1
+    assert metrics.value("feedback_model_swaps_total") == 1
+    assert metrics.value("feedback_serving_model_info", version="v2") == 1
+    assert metrics.value("feedback_serving_model_info", version="v1") is None
+    assert metrics.value("feedback_model_refusals_total", version="v3", reason="ModelRefused") == 1
     # Without a worker in the process (and no metrics given) the helpers do nothing.
     import stream.metrics as module
 
