@@ -1,11 +1,13 @@
 """The deploy files, checked without a Docker engine or a cluster (none runs here).
 
 docker-compose.yml and the Dockerfile; the Kubernetes manifests in deploy/k8s (parsed, and
-rendered with `kubectl kustomize` where kubectl is installed).
+rendered with `kubectl kustomize` where kubectl is installed); the Grafana dashboards in
+deploy/grafana, whose every metric name must be one that a real worker's registry exposes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,8 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream.cli import build_parser
+from stream.contracts import Reason, Source
+from stream.processing import Message, Outcome
 from stream.settings import Settings
 from stream.web import PATHS
 from tests.conftest import ROOT
@@ -23,6 +28,7 @@ from tests.conftest import ROOT
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 K8S = ROOT / "deploy" / "k8s"
+GRAFANA = ROOT / "deploy" / "grafana"
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
 
@@ -340,3 +346,113 @@ def test_kafka_ca_is_empty_by_default_and_mounted_where_its_setting_points() -> 
             "optional": True,
         }
         assert Path(mount["mountPath"]) / "ca.crt" == Path(documented), name
+
+
+# --- Grafana --------------------------------------------------------------------------------
+DASHBOARDS = sorted(GRAFANA.glob("*.json"))
+PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "text", "row"}
+#: Labels Prometheus adds to every scraped series, and the histogram bucket label.
+SCRAPE_LABELS = {"job", "instance"}
+#: Identifiers in PromQL that are not metric names.
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
+
+
+def _exposed(home: Path) -> dict[str, set[str]]:
+    """Sample name -> label names, from the registry of a real worker app with some traffic."""
+    from stream.app import create_app
+    from tests.fakes import KeywordEnricher
+
+    settings = Settings(_env_file=None, feedback_home=home, app_id="grafana-check")
+    app = create_app(settings, KeywordEnricher())
+    metrics = app.enrich_job.ops.metrics
+    source = Source("fb", 0, 1, 1_000)
+    metrics.batch_done(
+        [Message(None, b"{}", source)] * 2,
+        [
+            Outcome(False, None, b"{}", record={}),
+            Outcome(True, None, b"{}", reason=Reason.INVALID_JSON),
+        ],
+        inference_s=0.1,
+    )
+    metrics.record_model_refusal("v2", "ModelRefused: checksum")
+    metrics.lag_from(lambda: [("grafana-check", "fb", 0, 0)])
+    exposed: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            exposed.setdefault(sample.name, set()).update(sample.labels)
+    return exposed
+
+
+def _targets(dashboard: dict) -> list[tuple[dict, dict]]:
+    return [(panel, target) for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_grafana_dashboard_is_valid_with_a_prometheus_datasource_variable(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
+    assert dashboard["title"] and dashboard["uid"] and isinstance(dashboard["schemaVersion"], int)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    (source,) = [v for v in variables.values() if v["type"] == "datasource"]
+    assert source["query"] == "prometheus"
+    uses_source = {"type": "prometheus", "uid": f"${{{source['name']}}}"}
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"] == uses_source, variable["name"]
+    panels = dashboard["panels"]
+    assert panels and len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        assert panel["type"] in PANEL_TYPES and panel["title"], panel
+        assert panel["datasource"] == uses_source, panel["title"]
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}  # fmt: skip
+        assert not mine & cells, f"{panel['title']} overlaps another panel"
+        cells |= mine
+        targets = panel["targets"]
+        assert targets and len({t["refId"] for t in targets}) == len(targets), panel["title"]
+        for target in targets:
+            assert target["datasource"] == uses_source and target["expr"].strip(), panel["title"]
+            expr = target["expr"]
+            for opening, closing in ("()", "{}", "[]"):
+                assert expr.count(opening) == expr.count(closing), expr
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_grafana_dashboard_uses_only_metrics_a_worker_exposes(path: Path, tmp_path: Path) -> None:
+    """A renamed metric or label breaks this test until the dashboard follows."""
+    exposed = _exposed(tmp_path)
+    dashboard = json.loads(path.read_text())
+    queries = [(panel["title"], t["expr"], t.get("legendFormat", "")) for panel, t in
+               _targets(dashboard)]  # fmt: skip
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]["query"]
+            metric, label = re.fullmatch(r"label_values\((\w+)(?:\{.*\})?, (\w+)\)", query).groups()
+            assert metric in exposed and label in exposed[metric] | SCRAPE_LABELS, query
+    used: set[str] = set()
+    for title, expr, legend in queries:
+        plain = re.sub(r'"[^"]*"', '""', expr)  # label values may hold anything
+        selectors = re.findall(r"([a-zA-Z_:][\w:]*)\s*\{", plain)
+        names = set(selectors) | set(re.findall(r"\b(?:feedback|process|python)_\w+", plain))
+        assert selectors, f"{title}: no metric in {expr}"
+        unknown = names - set(exposed)
+        assert not unknown, f"{title}: {sorted(unknown)} not in a worker's /metrics"
+        labels = set().union(*(exposed[n] for n in names)) | SCRAPE_LABELS
+        grouped = {
+            label.strip()
+            for clause in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", plain)
+            for label in clause.split(",")
+        }
+        matched = set(re.findall(r"(\w+)\s*=~?\s*\"", expr))
+        shown = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+        assert grouped | matched | shown <= labels, (title, (grouped | matched | shown) - labels)
+        assert not PROMQL_WORDS & names
+        used |= names
+    # The dashboard covers the project's metrics and the process's memory and CPU.
+    ours = {n for n in exposed if n.startswith("feedback_")}
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in ours}
+    covered = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
+    assert families <= covered, f"no panel for {families - covered}"
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total"} <= used
