@@ -187,6 +187,7 @@ FEEDBACK_FAMILIES = {
     "feedback_messages_in": "counter",
     "feedback_messages_out": "counter",
     "feedback_messages_dlq": "counter",
+    "feedback_agent_crashes": "counter",
     "feedback_batch_size": "histogram",
     "feedback_inference_seconds": "histogram",
     "feedback_end_to_end_latency_seconds": "histogram",
