@@ -271,7 +271,12 @@ def test_health_and_readiness(cluster: Cluster) -> None:
         assert status == 200 and json.loads(body)["status"] == "alive"
         status, ready = cluster.readiness(i)
         assert status == 200, ready
-        assert ready["checks"] == {"connected": True, "assigned": True, "model_loaded": True}
+        assert ready["checks"] == {
+            "connected": True,
+            "assigned": True,
+            "model_loaded": True,
+            "agent_running": True,
+        }
         assert ready["model_version"]
 
 
