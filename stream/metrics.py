@@ -1,8 +1,11 @@
 """Prometheus metrics of one worker, served at `/metrics` on its web port (see stream/web.py).
 
-Each app gets its own `CollectorRegistry` (`Metrics`), so tests can build several apps in
-one process without "Duplicated timeseries" errors. The hot path calls `Metrics.batch_done`
-once per published batch; consumer lag and the serving model are read at scrape time.
+Every metric of the project is named `feedback_*` (`NAMESPACE`), so they stand apart in a
+shared Prometheus; the registry also holds prometheus-client's process, platform and GC
+collectors (`process_*`, `python_*`). Each app gets its own `CollectorRegistry`
+(`Metrics`), so tests can build several apps in one process without "Duplicated
+timeseries" errors. The hot path calls `Metrics.batch_done` once per published batch;
+consumer lag and the serving model are read at scrape time.
 
 The model-swap code calls the module-level helpers `record_model_swap(version)` and
 `record_model_refusal(version, reason)`; they act on the active worker's metrics (the app
@@ -21,7 +24,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -38,11 +44,15 @@ disable_created_metrics()
 
 __all__ = [
     "CONTENT_TYPE",
+    "NAMESPACE",
     "Metrics",
     "active",
     "record_model_refusal",
     "record_model_swap",
 ]
+
+#: The prefix of every metric of the project: `feedback_messages_in_total`, ...
+NAMESPACE = "feedback"
 
 #: Seconds. Batches take milliseconds to seconds in the model thread.
 INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -60,64 +70,69 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        ours: dict[str, Any] = {"namespace": NAMESPACE, "registry": r}
         self.messages_in = Counter(
             "messages_in",
             "Messages consumed from the input topic and handled.",
             ["topic"],
-            registry=r,
+            **ours,
         )
         self.messages_out = Counter(
-            "messages_out", "Enriched records published to the output topic.", registry=r
+            "messages_out", "Enriched records published to the output topic.", **ours
         )
         self.messages_dlq = Counter(
-            "messages_dlq", "Dead letters published, by reason.", ["reason"], registry=r
+            "messages_dlq", "Dead letters published, by reason.", ["reason"], **ours
         )
         self.agent_crashes = Counter(
             "agent_crashes",
             "Times the enrich agent died (the worker then stops; its batch is read again).",
-            registry=r,
+            **ours,
         )
         self.batch_size = Histogram(
             "batch_size",
             "Messages per batch taken from the stream.",
             buckets=BATCH_SIZE_BUCKETS,
-            registry=r,
+            **ours,
         )
         self.inference_seconds = Histogram(
             "inference_seconds",
             "Time one batch spends in the model thread (parse, NLP, serialise).",
             buckets=INFERENCE_BUCKETS,
-            registry=r,
+            **ours,
         )
         self.end_to_end_seconds = Histogram(
             "end_to_end_latency_seconds",
             "From the input message's timestamp to the broker's ack of its outcome.",
             buckets=END_TO_END_BUCKETS,
-            registry=r,
+            **ours,
         )
         self.model_swaps = Counter(
-            "model_swaps", "Model versions swapped in while running.", registry=r
+            "model_swaps", "Model versions swapped in while running.", **ours
         )
         self.model_refusals = Counter(
             "model_refusals",
             "Announced model versions refused (kept serving the old one).",
             ["version", "reason"],
-            registry=r,
+            **ours,
         )
         self.serving_model = Gauge(
             "serving_model_info",
             "The model version this worker serves (value 1).",
             ["version"],
-            registry=r,
+            **ours,
         )
         self.last_batch = Gauge(
-            "last_batch_timestamp_seconds", "Unix time the last batch was published.", registry=r
+            "last_batch_timestamp_seconds", "Unix time the last batch was published.", **ours
         )
         self._serving: str | None = None
         #: (topic, partition) -> next offset to process, from the batches this worker published.
         self.next_offsets: dict[tuple[str, int], int] = {}
-        self._lag_source: Callable[[], Iterable[tuple[str, int, int]]] | None = None
+        self._lag_source: Callable[[], Iterable[tuple[str, str, int, int]]] | None = None
         r.register(_LagCollector(self))
+        # process_* (memory, CPU, open files), python_info and python_gc_* of this process.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
 
     # --- the hot path -------------------------------------------------------------------
     def batch_done(
@@ -155,7 +170,7 @@ class Metrics:
 
     # --- the model ------------------------------------------------------------------------
     def set_serving_model(self, version: str | None) -> None:
-        """Make `serving_model_info{version=...}` show this version alone."""
+        """Make `feedback_serving_model_info{version=...}` show this version alone."""
         if version == self._serving:
             return
         if self._serving is not None:
@@ -176,8 +191,8 @@ class Metrics:
         self.model_refusals.labels(version, _reason_label(reason)).inc()
 
     # --- scraping -------------------------------------------------------------------------
-    def lag_from(self, source: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
-        """Where consumer lag comes from: a callable giving (topic, partition, lag) rows."""
+    def lag_from(self, source: Callable[[], Iterable[tuple[str, str, int, int]]]) -> None:
+        """Where consumer lag comes from: a callable giving (group, topic, partition, lag) rows."""
         self._lag_source = source
 
     def render(self) -> bytes:
@@ -185,12 +200,12 @@ class Metrics:
         return generate_latest(self.registry)
 
     def value(self, name: str, **labels: str) -> float | None:
-        """One sample's current value (for tests and the dashboard)."""
+        """One sample's current value, by its full name (for tests and the dashboard)."""
         return self.registry.get_sample_value(name, labels)
 
 
 class _LagCollector:
-    """`consumer_lag{topic,partition}`, computed when Prometheus scrapes."""
+    """`feedback_consumer_lag{group,topic,partition}`, computed when Prometheus scrapes."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -207,16 +222,16 @@ class _LagCollector:
             except Exception as exc:  # never fail a scrape: the consumer may be restarting
                 log.debug("consumer lag unavailable: %r", exc)
                 rows = []
-            for topic, partition, lag in rows:
-                family.add_metric([topic, str(partition)], lag)
+            for group, topic, partition, lag in rows:
+                family.add_metric([group, topic, str(partition)], lag)
         yield family
 
     @staticmethod
     def _family() -> GaugeMetricFamily:
         return GaugeMetricFamily(
-            "consumer_lag",
+            f"{NAMESPACE}_consumer_lag",
             "Messages in an assigned partition not processed yet (log end - next offset).",
-            labels=["topic", "partition"],
+            labels=["group", "topic", "partition"],
         )
 
 
@@ -243,7 +258,7 @@ def active() -> Metrics | None:
 
 
 def record_model_swap(version: str, *, metrics: Metrics | None = None) -> None:
-    """A new model version is serving: count the swap and update `serving_model_info`."""
+    """A new model version is serving: count the swap and update `feedback_serving_model_info`."""
     target = metrics or _active
     if target is not None:
         target.record_model_swap(version)

@@ -1,6 +1,8 @@
 """The worker's web pages, served by Faust's own web server on `WEB_PORT`.
 
-- `/metrics`: Prometheus exposition (stream/metrics.py), text or OpenMetrics by `Accept`.
+- `/metrics`: Prometheus exposition (stream/metrics.py), text or OpenMetrics by `Accept`;
+  the consumer lag in it comes from `ConsumerLag`, which asks the brokers for the input
+  partitions' offsets on each assignment and every `LAG_REFRESH_S`.
 - `/healthz`: liveness. 200 while the process and its app run; 503 once the app crashed.
 - `/readyz`: readiness. 200 when connected to Kafka, holding input partitions and serving a
   model; else 503. The JSON body says which check failed.
@@ -14,6 +16,8 @@ hot path feeds (`EnrichJob.ops.batch_done(...)` after each published batch).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -24,14 +28,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.exposition import choose_encoder
 
 from stream.contracts import SENTIMENT_LABELS
-from stream.metrics import Metrics, activate
+from stream.metrics import NAMESPACE, Metrics, activate
 from stream.processing import Message, Outcome
 
 if TYPE_CHECKING:
     import faust
+    from faust.types import TP
 
     from stream.settings import Settings
 
@@ -49,6 +56,8 @@ DASHBOARD_ASSETS = {
 ENTITY_LABELS = ("ORG", "PRODUCT")
 #: Longest feedback text shown on the dashboard.
 SHOWN_TEXT_CHARS = 280
+#: Seconds between two reads of the input partitions' offsets from the brokers.
+LAG_REFRESH_S = 5.0
 
 
 # --- the live view --------------------------------------------------------------------------
@@ -174,6 +183,123 @@ class LiveView:
         }
 
 
+# --- consumer lag ---------------------------------------------------------------------------
+@dataclass
+class PartitionOffsets:
+    """What the brokers said about one assigned input partition at the last refresh."""
+
+    end: int  # the log end offset (high watermark)
+    committed: int | None  # the group's committed offset; None before the group's first commit
+    start: int  # where a consumer without a commit begins (log start or end, by offset reset)
+
+
+class ConsumerLag:
+    """How many messages of each assigned input partition this worker has not processed yet.
+
+    Lag = log end offset - the next offset to process: the later of the group's committed
+    offset and the batches this worker published since; with neither (a new group), where
+    the consumer starts (the log start for `earliest`, the end for `latest`). The brokers
+    are asked on each assignment and every LAG_REFRESH_S, so every assigned partition has a
+    row from the start, idle or not; a scrape reads their last answer, never waiting on them.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.group = app.conf.id  # Faust's consumer group is the app id
+        self.offsets: dict[tuple[str, int], PartitionOffsets] = {}
+        self._assigned = asyncio.Event()
+        self._admin: AIOKafkaAdminClient | None = None
+
+    def on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        """A rebalance gave this worker `assigned`: read their offsets now."""
+        kept = {(tp.topic, tp.partition) for tp in assigned}
+        for key in set(self.metrics.next_offsets) - kept:
+            del self.metrics.next_offsets[key]
+        self._assigned.set()
+
+    async def run(self) -> None:
+        """Refresh the offsets on each assignment and every LAG_REFRESH_S until stopped."""
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._assigned.wait(), LAG_REFRESH_S)
+                self._assigned.clear()
+                try:
+                    await self.refresh()
+                except Exception as exc:  # the brokers may be away: keep the last answer
+                    log.debug("could not read the input partitions' offsets: %r", exc)
+        finally:
+            if self._admin is not None:
+                await self._admin.close()
+
+    async def refresh(self) -> None:
+        """Ask the brokers for the log end, committed and start offsets of the assignment."""
+        tps = self._input_partitions()
+        if not tps:
+            self.offsets = {}
+            return
+        consumer = self.app.consumer
+        ends = await consumer.highwaters(*tps)
+        committed = await self._committed(tps)
+        if self.app.conf.consumer_auto_offset_reset == "latest":
+            starts = ends
+        else:
+            starts = await consumer.earliest_offsets(*tps)
+        self.offsets = {
+            (tp.topic, tp.partition): PartitionOffsets(
+                ends[tp], committed.get((tp.topic, tp.partition)), starts[tp]
+            )
+            for tp in tps
+        }
+
+    def rows(self) -> Iterator[tuple[str, str, int, int]]:
+        """(group, topic, partition, lag) for each assigned input partition."""
+        assigned = {(tp.topic, tp.partition): tp for tp in self._input_partitions()}
+        for key, offsets in sorted(self.offsets.items()):
+            if key not in assigned:  # revoked since the last refresh
+                continue
+            done = self.metrics.next_offsets.get(key)
+            known = [o for o in (done, offsets.committed) if o is not None]
+            next_offset = max(known) if known else offsets.start
+            end = max(offsets.end, self._highwater(assigned[key]))
+            yield self.group, key[0], key[1], max(0, end - next_offset)
+
+    def _input_partitions(self) -> list[TP]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # the consumer is not started yet
+            return []
+        return sorted(tp for tp in assignment if tp.topic == self.settings.input_topic)
+
+    def _highwater(self, tp: TP) -> int:
+        """The log end seen in the consumer's last fetch (fresher than the last refresh)."""
+        try:
+            return self.app.consumer.highwater(tp) or 0
+        except Exception:
+            return 0
+
+    async def _committed(self, tps: list[TP]) -> dict[tuple[str, int], int]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                **self.settings.kafka_client_options(),
+            )
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        answer = await self._admin.list_consumer_group_offsets(
+            self.group, partitions=[TopicPartition(tp.topic, tp.partition) for tp in tps]
+        )
+        return {
+            (tp.topic, tp.partition): meta.offset for tp, meta in answer.items() if meta.offset >= 0
+        }
+
+
 # --- what the pages report ------------------------------------------------------------------
 class Ops:
     """The worker's observability: metrics, health, readiness and the live view."""
@@ -186,7 +312,8 @@ class Ops:
         self.live = LiveView(settings.dashboard_window_s) if settings.dashboard_enabled else None
         self.started = time.time()
         self.agent_crash: BaseException | None = None
-        self.metrics.lag_from(self.lag)
+        self.consumer_lag = ConsumerLag(app, settings, self.metrics)
+        self.metrics.lag_from(self.consumer_lag.rows)
         self.metrics.set_serving_model(self.model_version())
 
     def batch_done(
@@ -212,20 +339,6 @@ class Ops:
         except Exception:  # the consumer is not started yet
             return []
         return sorted(tp.partition for tp in assignment if tp.topic == self.settings.input_topic)
-
-    def lag(self) -> Iterator[tuple[str, int, int]]:
-        """(topic, partition, messages behind) for each assigned input partition."""
-        consumer = self.app.consumer
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in list(consumer.assignment()):
-            if tp.topic != self.settings.input_topic:
-                continue
-            highwater = consumer.highwater(tp)
-            done = self.metrics.next_offsets.get((tp.topic, tp.partition))
-            known = [o for o in (done, committed.get(tp)) if o is not None]
-            if highwater is None or not known:
-                continue
-            yield tp.topic, tp.partition, max(0, highwater - max(known))
 
     def connected(self) -> bool:
         """The consumer knows its group coordinator and has a live broker connection."""
@@ -275,17 +388,17 @@ class Ops:
             "topic": self.settings.input_topic,
             "partitions": self.assigned(),
             "model_version": self.model_version(),
-            "lag": sum(lag for _, _, lag in _safe(self.lag)),
+            "lag": sum(lag for *_, lag in _safe(self.consumer_lag.rows)),
         }
         data["totals"] = {
-            "in": _sum_samples(self.metrics, "messages_in"),
-            "out": _sum_samples(self.metrics, "messages_out"),
-            "dlq": _sum_samples(self.metrics, "messages_dlq"),
+            "in": _sum_samples(self.metrics, f"{NAMESPACE}_messages_in"),
+            "out": _sum_samples(self.metrics, f"{NAMESPACE}_messages_out"),
+            "dlq": _sum_samples(self.metrics, f"{NAMESPACE}_messages_dlq"),
         }
         return data
 
 
-def _safe(rows: Any) -> list[tuple[str, int, int]]:
+def _safe(rows: Any) -> list[tuple[str, str, int, int]]:
     try:
         return list(rows())
     except Exception:
@@ -307,6 +420,8 @@ def install(app: faust.App, job: Any, settings: Settings) -> Ops:
 
     ops = Ops(app, job, settings)
     app.ops = ops
+    app.on_partitions_assigned.connect(ops.consumer_lag.on_assigned)
+    app.task(ops.consumer_lag.run)
 
     @app.page("/metrics", name="metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:

@@ -50,6 +50,8 @@ class Cluster:
     def __init__(self, topics: Topics, workers: list[Worker]) -> None:
         self.topics = topics
         self.workers = workers
+        #: Each worker's partitions and /metrics once ready, before any test produced.
+        self.idle: list[tuple[list[int], str]] = []
 
     def url(self, i: int, path: str) -> str:
         return f"http://127.0.0.1:{self.workers[i].env_used['WEB_PORT']}{path}"
@@ -70,6 +72,27 @@ class Cluster:
             for sample in family.samples:
                 totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
         return totals
+
+    def lag_rows(self, text: str) -> dict[tuple[str, str, int], float]:
+        """(group, topic, partition) -> lag, from one /metrics text."""
+        return {
+            (s.labels["group"], s.labels["topic"], int(s.labels["partition"])): s.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "feedback_consumer_lag"
+            for s in family.samples
+        }
+
+    def wait_idle_lag(self, parts: list[list[int]], timeout_s: float = 30) -> None:
+        """Keep each worker's /metrics once it has a lag row per partition (or at the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        for i, mine in enumerate(parts):
+            while True:
+                text = self.get(i, "/metrics")[1].decode()
+                rows = self.lag_rows(text)
+                if len(rows) >= len(mine) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            self.idle.append((mine, text))
 
     def readiness(self, i: int) -> tuple[int, dict]:
         try:
@@ -110,7 +133,7 @@ def cluster(kafka_bootstrap: str, model_store: Path) -> Iterator[Cluster]:
     ]
     made = Cluster(topics, workers)
     try:
-        made.wait_shared()
+        made.wait_idle_lag(made.wait_shared())
         yield made
     finally:
         for worker in workers:
@@ -148,6 +171,19 @@ def _wait_counted(cluster: Cluster, name: str, total: float, before: list[dict])
         time.sleep(0.3)
 
 
+def test_lag_of_every_assigned_partition_is_reported_before_any_traffic(
+    cluster: Cluster,
+) -> None:
+    assert len(cluster.idle) == 2
+    for mine, text in cluster.idle:  # scraped before any test produced
+        group, topic = cluster.topics.app_id, cluster.topics.input
+        assert cluster.lag_rows(text) == {(group, topic, p): 0.0 for p in mine}, text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        assert families["process_resident_memory_bytes"].samples[0].value > 0
+        assert families["process_cpu_seconds"].type == "counter"
+        assert "python_gc_collections" in families and "python_info" in families
+
+
 def test_two_workers_share_the_partitions_and_the_load(cluster: Cluster) -> None:
     parts = cluster.wait_shared()
     assert len(parts[0]) == len(parts[1]) == PARTITIONS // 2, parts
@@ -156,23 +192,28 @@ def test_two_workers_share_the_partitions_and_the_load(cluster: Cluster) -> None
     values = _values(400, "scale", malformed=20)
     asyncio.run(produce(cluster.topics.bootstrap, cluster.topics.input, values))
     outputs, dead = _all_accounted(cluster)
-    after = _wait_counted(cluster, "messages_in_total", len(values), before)
+    after = _wait_counted(cluster, "feedback_messages_in_total", len(values), before)
 
     def delta(i: int, name: str) -> float:
         return after[i].get(name, 0) - before[i].get(name, 0)
 
-    handled = [delta(i, "messages_in_total") for i in range(2)]
+    handled = [delta(i, "feedback_messages_in_total") for i in range(2)]
     assert all(n > 0 for n in handled), f"one worker did nothing: {handled}"
     assert sum(handled) == len(values), handled  # no duplicates without a crash
-    assert sum(delta(i, "messages_out_total") for i in range(2)) == 400
-    assert sum(delta(i, "messages_dlq_total") for i in range(2)) == 20
+    assert sum(delta(i, "feedback_messages_out_total") for i in range(2)) == 400
+    assert sum(delta(i, "feedback_messages_dlq_total") for i in range(2)) == 20
     scale_ids = {r["id"] for r in outputs if str(r["id"]).startswith("scale-")}
     assert len(scale_ids) == 400
-    # Each worker reports lag for its own partitions only.
+    # Each worker reports lag for its own partitions, all of them, and catches up to 0.
+    deadline = time.monotonic() + 30
     for i in range(2):
-        _, body, _ = cluster.get(i, "/metrics")
-        lagging = {int(p) for p in re.findall(r'consumer_lag\{partition="(\d+)"', body.decode())}
-        assert lagging <= set(parts[i]), (i, lagging, parts[i])
+        while True:
+            rows = cluster.lag_rows(cluster.get(i, "/metrics")[1].decode())
+            assert {p for _, _, p in rows} == set(parts[i]), (i, rows, parts[i])
+            if not any(rows.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert not any(rows.values()), (i, rows)
 
 
 def test_metrics_exposition(cluster: Cluster) -> None:
@@ -187,30 +228,33 @@ def test_metrics_exposition(cluster: Cluster) -> None:
     (ARTIFACTS / "metrics-sample.txt").write_text(text)
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for name, kind in {
-        "messages_in": "counter",
-        "messages_out": "counter",
-        "messages_dlq": "counter",
-        "batch_size": "histogram",
-        "inference_seconds": "histogram",
-        "end_to_end_latency_seconds": "histogram",
-        "consumer_lag": "gauge",
-        "serving_model_info": "gauge",
-        "model_swaps": "counter",
-        "model_refusals": "counter",
+        "feedback_messages_in": "counter",
+        "feedback_messages_out": "counter",
+        "feedback_messages_dlq": "counter",
+        "feedback_batch_size": "histogram",
+        "feedback_inference_seconds": "histogram",
+        "feedback_end_to_end_latency_seconds": "histogram",
+        "feedback_consumer_lag": "gauge",
+        "feedback_serving_model_info": "gauge",
+        "feedback_model_swaps": "counter",
+        "feedback_model_refusals": "counter",
+        "process_resident_memory_bytes": "gauge",
+        "process_cpu_seconds": "counter",
     }.items():
         assert name in families and families[name].type == kind, name
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values()
                for s in f.samples}  # fmt: skip
-    assert ("messages_dlq_total", (("reason", "invalid_json"),)) in samples
-    versions = [s.labels["version"] for s in families["serving_model_info"].samples]
+    assert ("feedback_messages_dlq_total", (("reason", "invalid_json"),)) in samples
+    versions = [s.labels["version"] for s in families["feedback_serving_model_info"].samples]
     _, ready, _ = cluster.get(0, "/readyz")
     assert versions == [json.loads(ready)["model_version"]]
-    assert samples[("model_swaps_total", ())] == 0
-    e2e = samples[("end_to_end_latency_seconds_count", ())]
-    assert e2e == samples[("messages_in_total", (("topic", cluster.topics.input),))]
-    assert samples[("inference_seconds_count", ())] == samples[("batch_size_count", ())] > 0
-    lags = [s for s in families["consumer_lag"].samples]
-    assert lags and all(s.value >= 0 for s in lags)
+    assert samples[("feedback_model_swaps_total", ())] == 0
+    e2e = samples[("feedback_end_to_end_latency_seconds_count", ())]
+    assert e2e == samples[("feedback_messages_in_total", (("topic", cluster.topics.input),))]
+    inferences = samples[("feedback_inference_seconds_count", ())]
+    assert inferences == samples[("feedback_batch_size_count", ())] > 0
+    lags = [s for s in families["feedback_consumer_lag"].samples]
+    assert lags and all(s.value >= 0 and s.labels["group"] == cluster.topics.app_id for s in lags)
 
     # OpenMetrics when the scraper asks for it.
     request = urllib.request.Request(
@@ -227,7 +271,12 @@ def test_health_and_readiness(cluster: Cluster) -> None:
         assert status == 200 and json.loads(body)["status"] == "alive"
         status, ready = cluster.readiness(i)
         assert status == 200, ready
-        assert ready["checks"] == {"connected": True, "assigned": True, "model_loaded": True}
+        assert ready["checks"] == {
+            "connected": True,
+            "assigned": True,
+            "model_loaded": True,
+            "agent_running": True,
+        }
         assert ready["model_version"]
 
 

@@ -1,4 +1,4 @@
-"""Operations without a broker: Kubernetes manifests, README, logs, metrics, the live view."""
+"""Operations without a broker: README, logs, metrics, consumer lag, the live view."""
 
 from __future__ import annotations
 
@@ -6,151 +6,25 @@ import io
 import json
 import logging
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-import yaml
+from faust.types import TP
 
 from stream import logs
-from stream.cli import build_parser
 from stream.contracts import Reason, Source
-from stream.metrics import Metrics, record_model_refusal, record_model_swap
+from stream.metrics import NAMESPACE, Metrics, record_model_refusal, record_model_swap
 from stream.processing import Message, Outcome
 from stream.settings import Settings
-from stream.web import DASHBOARD_ASSETS, PATHS, STATIC, LiveView
+from stream.web import (
+    DASHBOARD_ASSETS,
+    STATIC,
+    ConsumerLag,
+    LiveView,
+    PartitionOffsets,
+)
 from tests.conftest import ROOT
-
-K8S = ROOT / "deploy" / "k8s"
-SETTING_NAMES = {name.upper() for name in Settings.model_fields}
-
-
-# --- Kubernetes manifests ------------------------------------------------------------------
-def _manifests() -> dict[tuple[str, str], dict]:
-    docs = {}
-    for path in sorted(K8S.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                docs[(doc["kind"], doc["metadata"]["name"])] = doc
-    return docs
-
-
-DOCS = _manifests()
-SETTINGS_MAP = DOCS[("ConfigMap", "feedback-settings")]["data"]
-
-
-def _deployment(name: str) -> dict:
-    return DOCS[("Deployment", name)]
-
-
-def _containers(deployment: dict) -> list[dict]:
-    spec = deployment["spec"]["template"]["spec"]
-    return spec.get("initContainers", []) + spec["containers"]
-
-
-def test_kustomization_lists_every_manifest() -> None:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    listed = set(kustomization["resources"])
-    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == present
-
-
-def test_manifest_settings_are_real_and_valid() -> None:
-    secret = DOCS[("Secret", "feedback-kafka-credentials")]["stringData"]
-    for source in (SETTINGS_MAP, secret):
-        unknown = set(source) - SETTING_NAMES
-        assert not unknown, f"variables no setting reads: {unknown}"
-    for deployment in (_deployment("feedback-worker"), _deployment("feedback-trainer")):
-        for container in _containers(deployment):
-            names = {e["name"] for e in container.get("env", [])}
-            assert names <= SETTING_NAMES, names
-    # The values parse as settings (types, enums, ranges).
-    settings = Settings(
-        _env_file=None, **{k.lower(): v for k, v in {**SETTINGS_MAP, **secret}.items()}
-    )
-    assert settings.log_format == "json" and settings.web_bind == "0.0.0.0"
-    assert "KAFKA_SASL_PASSWORD" not in SETTINGS_MAP, "secrets belong in the Secret"
-
-
-def test_worker_probes_and_scrape_annotations_point_at_real_paths() -> None:
-    worker = _deployment("feedback-worker")
-    pod = worker["spec"]["template"]
-    (container,) = pod["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports["web"] == int(SETTINGS_MAP["WEB_PORT"])
-    probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
-    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    for probe in probes.values():
-        assert probe["httpGet"]["path"] in PATHS
-        assert probe["httpGet"]["port"] in ports
-    annotations = pod["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/path"] == "/metrics" and "/metrics" in PATHS
-    assert int(annotations["prometheus.io/port"]) == int(SETTINGS_MAP["WEB_PORT"])
-    assert worker["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    assert worker["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
-
-
-def test_deployments_run_real_commands_on_the_shared_model_volume() -> None:
-    parser = build_parser()
-    pvc = DOCS[("PersistentVolumeClaim", "feedback-models")]
-    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
-    for name, command in (("feedback-worker", "worker"), ("feedback-trainer", "trainer")):
-        deployment = _deployment(name)
-        spec = deployment["spec"]["template"]["spec"]
-        (main,) = spec["containers"]
-        assert main["args"] == [command]
-        assert parser.parse_args(main["args"]).command == command
-        volumes = {v["name"]: v for v in spec["volumes"]}
-        assert volumes["models"]["persistentVolumeClaim"]["claimName"] == "feedback-models"
-        for container in _containers(deployment):
-            for mount in container.get("volumeMounts", []):
-                assert mount["name"] in volumes, (name, mount)
-        mounts = {m["name"]: m for m in main["volumeMounts"]}
-        assert mounts["models"]["mountPath"] == SETTINGS_MAP["MODEL_STORE"]
-        refs = [e for e in main["envFrom"] if "configMapRef" in e or "secretRef" in e]
-        assert {r.get("configMapRef", r.get("secretRef"))["name"] for r in refs} == {
-            "feedback-settings",
-            "feedback-kafka-credentials",
-        }
-        compose_image = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][
-            "worker"
-        ]["image"]
-        assert {c["image"] for c in _containers(deployment)} == {compose_image}
-    assert _deployment("feedback-trainer")["spec"]["replicas"] == 1
-    # The worker mounts the models read-only: only the trainer (and the seeding) writes.
-    worker_main = _deployment("feedback-worker")["spec"]["template"]["spec"]["containers"][0]
-    assert {m["name"]: m.get("readOnly") for m in worker_main["volumeMounts"]}["models"]
-
-
-def test_seed_script_copies_baked_models_once(tmp_path: Path) -> None:
-    script = DOCS[("ConfigMap", "feedback-seed-models")]["data"]["seed_models.py"]
-    baked, store = tmp_path / "baked", tmp_path / "store"
-    (baked / "v1").mkdir(parents=True)
-    (baked / "v1" / "model-card.json").write_text('{"created_at": "2026-01-01"}')
-    (baked / "v1" / "weights.bin").write_bytes(b"\0" * 10)
-    (baked / "PROMOTED").write_text("v1\n")
-    store.mkdir()
-    script = script.replace('"/models"', repr(str(baked))).replace('"/store"', repr(str(store)))
-    twice = f"{script}\n{script}"  # idempotent (one process: importing nlp takes seconds)
-    result = subprocess.run([sys.executable, "-c", twice], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("seeded model v1") == 1
-    assert (store / "v1" / "weights.bin").read_bytes() == b"\0" * 10
-    assert (store / "PROMOTED").read_text().strip() == "v1"
-    assert not list(store.glob(".tmp-*"))
-
-
-def test_kubectl_accepts_the_manifests() -> None:
-    if not shutil.which("kubectl"):
-        pytest.skip("kubectl is not installed")
-    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 # --- README and the dashboard's assets ------------------------------------------------------
@@ -291,21 +165,100 @@ def test_metrics_count_a_batch() -> None:
     metrics.batch_done(
         messages, outcomes, inference_s=0.2, published_at=1_000.5
     )  # timestamps 1000 s
-    assert metrics.value("messages_in_total", topic="fb") == 8
-    assert metrics.value("messages_out_total") == 5
-    assert metrics.value("messages_dlq_total", reason="invalid_json") == 2
-    assert metrics.value("messages_dlq_total", reason="missing_id") == 1
-    assert metrics.value("batch_size_sum") == 8
-    assert metrics.value("inference_seconds_count") == 1
-    assert metrics.value("end_to_end_latency_seconds_count") == 0  # no timestamps
+    assert metrics.value("feedback_messages_in_total", topic="fb") == 8
+    assert metrics.value("feedback_messages_out_total") == 5
+    assert metrics.value("feedback_messages_dlq_total", reason="invalid_json") == 2
+    assert metrics.value("feedback_messages_dlq_total", reason="missing_id") == 1
+    assert metrics.value("feedback_batch_size_sum") == 8
+    assert metrics.value("feedback_inference_seconds_count") == 1
+    assert metrics.value("feedback_end_to_end_latency_seconds_count") == 0  # no timestamps
     messages, outcomes = _batch(2, [], ts_ms=1_000_000)
     metrics.batch_done(messages, outcomes, inference_s=0.1, published_at=1_000.5)
-    assert metrics.value("end_to_end_latency_seconds_sum") == pytest.approx(1.0)
-    assert metrics.value("end_to_end_latency_seconds_bucket", le="0.5") == 2
+    assert metrics.value("feedback_end_to_end_latency_seconds_sum") == pytest.approx(1.0)
+    assert metrics.value("feedback_end_to_end_latency_seconds_bucket", le="0.5") == 2
     assert metrics.next_offsets == {("fb", 0): 107, ("fb", 1): 108}
-    metrics.lag_from(lambda: [("fb", 0, 3), ("fb", 1, 0)])
-    assert metrics.value("consumer_lag", topic="fb", partition="0") == 3
+    metrics.lag_from(lambda: [("grp", "fb", 0, 3), ("grp", "fb", 1, 0)])
+    assert metrics.value("feedback_consumer_lag", group="grp", topic="fb", partition="0") == 3
     assert b"_created" not in metrics.render()
+
+
+#: The project's metric families (sample names add `_total`, `_bucket`, `_sum`, `_count`).
+FEEDBACK_FAMILIES = {
+    "feedback_messages_in": "counter",
+    "feedback_messages_out": "counter",
+    "feedback_messages_dlq": "counter",
+    "feedback_agent_crashes": "counter",
+    "feedback_batch_size": "histogram",
+    "feedback_inference_seconds": "histogram",
+    "feedback_end_to_end_latency_seconds": "histogram",
+    "feedback_consumer_lag": "gauge",
+    "feedback_serving_model_info": "gauge",
+    "feedback_model_swaps": "counter",
+    "feedback_model_refusals": "counter",
+    "feedback_last_batch_timestamp_seconds": "gauge",
+}
+
+
+def test_every_metric_has_the_prefix_and_the_process_collectors_are_registered() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = Metrics()
+    text = metrics.render().decode()
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    ours = {name: kind for name, kind in families.items() if name.startswith(f"{NAMESPACE}_")}
+    foreign = set(families) - set(ours)
+    assert all(name.startswith(("process_", "python_")) for name in foreign), foreign
+    assert ours.items() >= FEEDBACK_FAMILIES.items(), ours
+    samples = {line.split(" ")[0].split("{")[0] for line in text.splitlines() if line[:1] != "#"}
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_collections_total",
+    ):
+        assert name in samples, name
+    assert metrics.value("process_resident_memory_bytes") > 0
+
+
+class _FakeConsumer:
+    def __init__(self, assignment: set[TP], highwater: dict[TP, int]) -> None:
+        self._assignment = assignment
+        self._highwater = highwater
+
+    def assignment(self) -> set[TP]:
+        return self._assignment
+
+    def highwater(self, tp: TP) -> int | None:
+        return self._highwater.get(tp)
+
+
+def test_consumer_lag_covers_every_assigned_partition_from_the_broker_offsets() -> None:
+    tps = [TP("fb", p) for p in range(4)]
+    app = SimpleNamespace(
+        conf=SimpleNamespace(id="grp"),
+        consumer=_FakeConsumer({*tps, TP("other", 0)}, {tps[2]: 130}),
+    )
+    metrics = Metrics()
+    lag = ConsumerLag(app, Settings(_env_file=None, input_topic="fb"), metrics)
+    metrics.lag_from(lag.rows)
+    lag.offsets = {
+        ("fb", 0): PartitionOffsets(end=0, committed=None, start=0),  # empty, new group
+        ("fb", 1): PartitionOffsets(end=50, committed=None, start=10),  # backlog, new group
+        ("fb", 2): PartitionOffsets(end=120, committed=100, start=0),  # committed, fetched to 130
+        ("fb", 3): PartitionOffsets(end=80, committed=0, start=40),  # committed 0 is a commit
+        ("fb", 9): PartitionOffsets(end=9, committed=None, start=0),  # revoked since the refresh
+    }
+    metrics.next_offsets[("fb", 2)] = 125  # a batch published since the last commit
+    rows = list(lag.rows())
+    assert rows == [("grp", "fb", 0, 0), ("grp", "fb", 1, 40), ("grp", "fb", 2, 5),
+                    ("grp", "fb", 3, 80)]  # fmt: skip
+    assert metrics.value("feedback_consumer_lag", group="grp", topic="fb", partition="1") == 40
+    # A rebalance forgets what this worker did on partitions it no longer holds.
+    metrics.next_offsets[("fb", 7)] = 3
+    lag.on_assigned(app, {tps[2]})
+    assert metrics.next_offsets == {("fb", 2): 125}
 
 
 def test_model_swap_and_refusal_helpers() -> None:
@@ -313,10 +266,10 @@ def test_model_swap_and_refusal_helpers() -> None:
     metrics.set_serving_model("v1")
     record_model_swap("v2", metrics=metrics)
     record_model_refusal("v3", "ModelRefused: checksum abc != def", metrics=metrics)
-    assert metrics.value("model_swaps_total") == 1
-    assert metrics.value("serving_model_info", version="v2") == 1
-    assert metrics.value("serving_model_info", version="v1") is None
-    assert metrics.value("model_refusals_total", version="v3", reason="ModelRefused") == 1
+    assert metrics.value("feedback_model_swaps_total") == 1
+    assert metrics.value("feedback_serving_model_info", version="v2") == 1
+    assert metrics.value("feedback_serving_model_info", version="v1") is None
+    assert metrics.value("feedback_model_refusals_total", version="v3", reason="ModelRefused") == 1
     # Without a worker in the process (and no metrics given) the helpers do nothing.
     import stream.metrics as module
 
