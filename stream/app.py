@@ -65,7 +65,7 @@ class EnrichJob:
         batch stays uncommitted (its offsets block every later commit): a stall no one sees.
         Stopping commits what was published, leaves the failed batch to the next worker of
         the group, and makes the crash visible: /healthz and /readyz answer 503, the metric
-        `agent_crashes_total` counts it, and the process exits non-zero.
+        `feedback_agent_crashes_total` counts it, and the process exits non-zero.
         """
         self.crash = exc
         log.critical(

@@ -113,7 +113,8 @@ def test_broker_outage_of_twenty_seconds(model_store, tmp_path) -> None:
             web = f"http://127.0.0.1:{worker.env_used['WEB_PORT']}"
             ready = scrape(f"{web}/readyz")
             metrics = scrape(f"{web}/metrics")
-            last_batch = float(re.search(r"^last_batch_timestamp_seconds (\S+)$", metrics, re.M)[1])
+            pattern = r"^feedback_last_batch_timestamp_seconds (\S+)$"
+            last_batch = float(re.search(pattern, metrics, re.M)[1])
             print(
                 f"outage: /readyz {ready[:80]!r}; last batch {time.time() - last_batch:.0f} s ago"
             )

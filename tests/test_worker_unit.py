@@ -75,7 +75,7 @@ async def test_a_crash_of_the_agent_is_counted_reported_and_stops_the_worker(
 
     assert stops == [True], "the worker is asked to stop"
     assert isinstance(job.crash, RuntimeError)
-    assert job.ops.metrics.value("agent_crashes_total") == 1
+    assert job.ops.metrics.value("feedback_agent_crashes_total") == 1
     healthy, body = job.ops.health()
     assert not healthy and "a bug outside" in body["agent_crash"]
     ready, body = job.ops.readiness()
