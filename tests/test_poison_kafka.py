@@ -113,6 +113,7 @@ def test_fuzz_of_2000_inputs(topics, workers, tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_fuzz_of_12000_inputs(topics, workers, tmp_path) -> None:
     run_fuzz(topics, workers, tmp_path, n_valid=2_000, n_hostile=10_000, name="fuzz-12k")
 
