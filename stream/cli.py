@@ -42,14 +42,13 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         return wrapped
 
     def broker_options(args: argparse.Namespace) -> dict:
-        from stream import broker
-
         return {
             "home": Settings().feedback_home,
-            "version": args.version or broker.DEFAULT_VERSION,
+            "version": args.version,
             "sasl_port": args.sasl_port,
             "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
             "ssl_port": args.ssl_port,
+            "reformat": args.reformat,
         }
 
     @handler
@@ -137,6 +136,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
             action="append",
             metavar="NAME:PASSWORD",
             help="a SASL user (SCRAM-SHA-512 and PLAIN); repeat for more",
+        )
+        parser.add_argument(
+            "--reformat",
+            action="store_true",
+            help="delete the broker's data (every topic) and start empty",
         )
         parser.set_defaults(handler=action)
     for name, action, help_text in (
