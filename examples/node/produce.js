@@ -6,7 +6,7 @@
 "use strict";
 const readline = require("readline");
 const { Partitioners } = require("kafkajs");
-const { kafka } = require("./kafka");
+const { kafka, at, fields } = require("./kafka");
 
 async function lines() {
   if (process.argv.length > 2) return process.argv.slice(2);
@@ -17,10 +17,9 @@ async function lines() {
   return out;
 }
 
-// The record's id at ID_FIELD as a string, or null (no key) when it has none.
+// The record's id (at ID_FIELD) as a string, or null (no key) when it has none.
 function idOf(record) {
-  const path = (process.env.ID_FIELD || "id").split(".");
-  const id = path.reduce((value, name) => (value == null ? undefined : value[name]), record);
+  const id = at(record, fields.id);
   if (id == null) return null;
   return typeof id === "string" ? id : JSON.stringify(id);
 }
