@@ -108,7 +108,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
 
     def add_version(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--version", help="Kafka version (default 4.1.1; tested: 4.1.1, 3.9.1)")
+        parser.add_argument(
+            "--version",
+            help="Kafka version (tested: 4.1.1, 3.9.1); default: the one that last ran the "
+            "broker's data, else 4.1.1",
+        )
 
     broker_parser = sub.add_parser(
         "broker",
