@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Optional tools some tests use (they skip, with the reason, when a tool is missing):
-# Debian's chromium + chromium-driver (the live view in a real browser) and kcat (shell
-# client example), and the Node.js client example's one package. Needs root and apt-get.
+# Debian's chromium + chromium-driver (the live view in a real browser), kcat and jq (the
+# shell client examples: jq takes each message's id out for its Kafka key), and the Node.js
+# client example's one package. Needs root and apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v kcat >/dev/null || missing+=(kcat)
+command -v jq >/dev/null || missing+=(jq)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "▶ installing ${missing[*]} (apt)"

@@ -8,11 +8,13 @@ Layout under the feedback home (`home` argument, else `$FEEDBACK_HOME`, else
 
     kafka/<version>/libs/        the broker's jars (pom.xml beside them)
     broker/<port>/               one broker's state:
-        server.properties        generated on every start (mode 0600: may hold SASL passwords)
+        server.properties        generated on every start from its options (mode 0600:
+                                 may hold SASL passwords)
         log4j2.properties        logging config (log4j.properties for Kafka 3.x)
         data/                    the KRaft log dir (topics and metadata)
-        format.json              what `data/` was formatted with (version, SCRAM users)
-        broker.json              the last start: version, controller port, SASL port
+        format.json              what `data/` holds: the newest Kafka version that ran it,
+                                 its SCRAM users (salted password hashes; mode 0600)
+        broker.json              the last start's options: version, ports, extra properties
         broker.pid               pid of the running broker
         broker.log               its output (the previous run's in broker.log.1)
         tls/                     with an SSL listener: a self-signed certificate for
@@ -20,14 +22,21 @@ Layout under the feedback home (`home` argument, else `$FEEDBACK_HOME`, else
                                  ca.pem, the certificate clients trust (KAFKA_SSL_CAFILE)
         .lock                    serializes start/stop across processes
 
+A start never loses data silently. The data dir is formatted only when it does not exist
+yet or when asked (`reformat`). Listeners come from server.properties, so adding or
+removing SASL and SSL listeners is a restart. SCRAM credentials live in the KRaft
+metadata: new or changed users are set through the running broker with Kafka's
+`kafka-configs` tool. A newer Kafka upgrades the data in place; an older one is refused.
+
 Jar cache: `ensure_kafka` reuses jars found under the given home or, failing
 that, under the default home, and only downloads (into the given home) when
 neither has them. So a throwaway home (tests) keeps its state apart but shares
 the jars of the default cache.
 
-SASL passwords are written only to server.properties and (as a hash) format.json,
-both mode 0600; they are on the command line of Kafka's StorageTool for the second
-it takes to format the data dir (where SCRAM credentials are created).
+SASL passwords are written only to server.properties and (as a salted hash) format.json,
+both mode 0600. When the data dir is formatted, they are on the command line of Kafka's
+StorageTool for the second it takes; `kafka-configs` reads them from a 0600 file that is
+deleted after it ran.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -57,7 +67,10 @@ DEFAULT_VERSION = "4.1.1"
 SUPPORTED_VERSIONS = ("4.1.1", "3.9.1")
 HOST = "127.0.0.1"
 JVM_OPTIONS = ("-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
-SASL_MECHANISMS = ("SCRAM-SHA-512", "PLAIN")
+# Kafka's command-line tools (formatting, SCRAM users): short-lived, so tuned to start fast.
+TOOL_JVM_OPTIONS = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+SASL_MECHANISMS = (SCRAM_MECHANISM, "PLAIN")
 
 # The slf4j binding added to kafka_2.13's runtime dependencies (its POM names none):
 # Kafka 4 logs through log4j2, Kafka 3 through reload4j (log4j 1.x).
@@ -74,11 +87,11 @@ appender.out.type = Console
 appender.out.name = OUT
 appender.out.layout.type = PatternLayout
 appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
+rootLogger.level = {level}
 rootLogger.appenderRef.out.ref = OUT
 """
 _LOG4J1_CONFIG = """\
-log4j.rootLogger=INFO, out
+log4j.rootLogger={level}, out
 log4j.appender.out=org.apache.log4j.ConsoleAppender
 log4j.appender.out.layout=org.apache.log4j.PatternLayout
 log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
@@ -114,6 +127,47 @@ class BrokerStatus:
     log_file: Path
     ssl_bootstrap: str | None = None
     ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Options:
+    """What a start asks for, to compare with the broker that already runs."""
+
+    version: str
+    sasl_port: int | None
+    sasl_users: dict[str, str] | None
+    ssl_port: int | None
+    extra_properties: dict[str, str] | None
+
+    def differences(self, info: dict, data: dict, reformat: bool) -> list[str]:
+        """What the running broker (its broker.json `info`, its `data` record) lacks.
+
+        Listeners not asked for do not count: a broker with more of them serves the request.
+        """
+        found = []
+        if info.get("version") != self.version:
+            found.append(f"Kafka {info.get('version')}, not {self.version}")
+        for name, wanted in (("SASL", self.sasl_port), ("SSL", self.ssl_port)):
+            running = info.get(f"{name.lower()}_port")
+            if wanted is not None and running != wanted:
+                found.append(f"{name} port {running or 'none'}, not {wanted}")
+        scram_users = data.get("scram_users", {})
+        missing = [
+            name
+            for name, password in (self.sasl_users or {}).items()
+            if not _same_secret(scram_users.get(name), name, password)
+        ]
+        if missing and info.get("sasl_port"):
+            found.append(f"SASL users {', '.join(missing)} missing or with another password")
+        extra = info.get("extra_properties", {})
+        found += [
+            f"property {key}"
+            for key, value in (self.extra_properties or {}).items()
+            if extra.get(key) != value
+        ]
+        if reformat:
+            found.append("--reformat")
+        return found
 
 
 def default_home() -> Path:
@@ -218,32 +272,47 @@ def _pom(dependencies: tuple[tuple[str, str, str], ...]) -> str:
 def start(
     port: int = 9092,
     *,
-    version: str = DEFAULT_VERSION,
+    version: str | None = None,
     home: Path | None = None,
     sasl_port: int | None = None,
     sasl_users: dict[str, str] | None = None,
     ssl_port: int | None = None,
     extra_properties: dict[str, str] | None = None,
+    reformat: bool = False,
     timeout_s: float = 90,
 ) -> BrokerStatus:
     """Start a broker on 127.0.0.1:`port` in the background and wait until it accepts TCP.
 
-    Idempotent: if it already runs, its status is returned. With `sasl_port` and
-    `sasl_users` ({name: password}), a SASL_PLAINTEXT listener accepts those users
-    with SCRAM-SHA-512 and PLAIN. `extra_properties` override server.properties.
+    `version` defaults to the one that last ran this broker's data, else DEFAULT_VERSION.
+    With `sasl_port` and `sasl_users` ({name: password}), a SASL_PLAINTEXT listener accepts
+    exactly those users with SCRAM-SHA-512 and PLAIN. `extra_properties` override
+    server.properties.
+
+    The listeners and users are this call's: a stopped broker restarts with them and keeps
+    its topics (SCRAM users are altered through the running broker, never by formatting).
+    Only `reformat` deletes the data, and only it lets an older Kafka start data that a
+    newer one ran (otherwise BrokerError). If the broker already runs with everything
+    asked for, its status is returned; if it runs with other options, BrokerError.
     """
     _check_sasl(sasl_port, sasl_users)
-    major = _major(version)
     state = _State.of(home, port)
     with state.locked():
+        data = state.read_data_record()
+        version = version or data.get("version") or DEFAULT_VERSION
+        major = _major(version)
         current = state.status()
         if current.running:
-            log.info("broker already running on %s (pid %s)", current.bootstrap, current.pid)
-            if current.version != version:
-                log.warning(
-                    "it runs Kafka %s, not %s: stop it first to switch", current.version, version
+            wanted = _Options(version, sasl_port, sasl_users, ssl_port, extra_properties)
+            if differences := wanted.differences(state.read_info(), data, reformat):
+                raise BrokerError(
+                    f"the broker on {current.bootstrap} (pid {current.pid}) already runs with "
+                    f"other options ({'; '.join(differences)}): stop it first "
+                    f"(`feedback broker stop --port {port}`), then start it with the new ones"
                 )
+            log.info("broker already running on %s (pid %s)", current.bootstrap, current.pid)
             return current
+        if not reformat:
+            _check_data_version(state, data, version)
         libs = ensure_kafka(version, state.home)
         ports = {"PLAINTEXT": port, "CONTROLLER": _controller_port(state)}
         if sasl_port is not None:
@@ -259,20 +328,38 @@ def start(
         _write_private(
             state.properties, "".join(f"{k}={_escape(v)}\n" for k, v in properties.items())
         )
-        java = [_java(), *JVM_OPTIONS, logging_flag, "-cp", f"{libs}/*"]
-        _format_storage(state, java, version, sasl_users or {})
-        state.info.write_text(
+        classpath = ("-cp", f"{libs}/*")
+        tool = [_java(), *TOOL_JVM_OPTIONS, *classpath]
+        if reformat or not state.formatted():
+            data = _format_storage(state, [*tool, logging_flag], version, sasl_users or {})
+        _write_private(
+            state.info,
             json.dumps(
                 {
                     "version": version,
                     "controller_port": ports["CONTROLLER"],
                     "sasl_port": sasl_port,
                     "ssl_port": ssl_port,
+                    "extra_properties": extra_properties or {},
                 }
-            )
+            ),
         )
-        proc = _launch(state, java, version, ports)
+        proc = _launch(state, [_java(), *JVM_OPTIONS, logging_flag, *classpath], version, ports)
         _wait_started(state, proc, list(ports.values()), timeout_s)
+        if sasl_users:
+            try:
+                data["scram_users"] = _sync_scram_users(
+                    state, tool, major, data.get("scram_users", {}), sasl_users
+                )
+            except BrokerError:
+                _stop_process(state, proc.pid, timeout_s=30)
+                raise
+        record = {
+            "version": version,
+            "cluster_id": data.get("cluster_id"),
+            "scram_users": data.get("scram_users", {}),
+        }
+        _write_private(state.data_record, json.dumps(record))
         return state.status()
 
 
@@ -284,15 +371,7 @@ def stop(port: int = 9092, *, home: Path | None = None, timeout_s: float = 30) -
         if pid is None:
             state.pid_file.unlink(missing_ok=True)
             return False
-        log.info("stopping broker on port %d (pid %d) ...", port, pid)
-        started = time.monotonic()
-        _signal(pid, signal.SIGTERM)
-        if not _wait_exit(state, pid, timeout_s):
-            log.warning("broker on port %d did not stop in %.0f s: killing it", port, timeout_s)
-            _signal(pid, signal.SIGKILL)
-            _wait_exit(state, pid, 10)
-        state.pid_file.unlink(missing_ok=True)
-        log.info("broker on port %d stopped in %.1f s", port, time.monotonic() - started)
+        _stop_process(state, pid, timeout_s)
         return True
 
 
@@ -304,17 +383,18 @@ def status(port: int = 9092, *, home: Path | None = None) -> BrokerStatus:
 def run(
     port: int = 9092,
     *,
-    version: str = DEFAULT_VERSION,
+    version: str | None = None,
     home: Path | None = None,
     sasl_port: int | None = None,
     sasl_users: dict[str, str] | None = None,
     ssl_port: int | None = None,
     extra_properties: dict[str, str] | None = None,
+    reformat: bool = False,
 ) -> int:
     """Run a broker in the foreground: start it, stream its log, stop it on Ctrl-C or SIGTERM.
 
-    Returns 0 when stopped by a signal, 1 when the broker exits by itself.
-    Call from the main thread (it installs a SIGTERM handler).
+    The options are `start`'s. Returns 0 when stopped by a signal, 1 when the broker exits
+    by itself. Call from the main thread (it installs a SIGTERM handler).
     """
     current = status(port, home=home)
     if current.running:
@@ -332,6 +412,7 @@ def run(
             sasl_users=sasl_users,
             ssl_port=ssl_port,
             extra_properties=extra_properties,
+            reformat=reformat,
         )
         return _follow(_State.of(home, port), started.pid or 0)
     except KeyboardInterrupt:
@@ -365,7 +446,7 @@ class _State:
         self.dir = home / "broker" / str(port)
         self.properties = self.dir / "server.properties"
         self.data_dir = self.dir / "data"
-        self.format_file = self.dir / "format.json"
+        self.data_record = self.dir / "format.json"
         self.info = self.dir / "broker.json"
         self.pid_file = self.dir / "broker.pid"
         self.log_file = self.dir / "broker.log"
@@ -383,10 +464,15 @@ class _State:
             yield
 
     def read_info(self) -> dict:
-        try:
-            return json.loads(self.info.read_text())
-        except (OSError, ValueError):
-            return {}
+        """The last start's options (broker.json)."""
+        return _read_json(self.info)
+
+    def formatted(self) -> bool:
+        return (self.data_dir / "meta.properties").exists()
+
+    def read_data_record(self) -> dict:
+        """What `data/` holds (format.json): the newest Kafka that ran it, its SCRAM users."""
+        return _read_json(self.data_record) if self.formatted() else {}
 
     def running_pid(self) -> int | None:
         try:
@@ -518,7 +604,7 @@ def _server_properties(
         plain_users = " ".join(f'user_{name}="{password}"' for name, password in sasl_users.items())
         prefix = "listener.name.sasl_plaintext"
         properties["sasl.enabled.mechanisms"] = ",".join(SASL_MECHANISMS)
-        properties[f"{prefix}.scram-sha-512.sasl.jaas.config"] = (
+        properties[f"{prefix}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config"] = (
             "org.apache.kafka.common.security.scram.ScramLoginModule required;"
         )
         properties[f"{prefix}.plain.sasl.jaas.config"] = (
@@ -576,41 +662,27 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def _write_logging_config(state: _State, major: int) -> str:
-    """Write the broker's logging config; return the JVM flag that selects it."""
+def _write_logging_config(
+    state: _State, major: int, name: str = "broker", level: str = "INFO"
+) -> str:
+    """Write the logging config of the broker's (or a tool's) JVM; return the flag selecting it."""
+    prefix = "" if name == "broker" else f"{name}-"
     if major >= 4:
-        path = state.dir / "log4j2.properties"
-        path.write_text(_LOG4J2_CONFIG)
+        path = state.dir / f"{prefix}log4j2.properties"
+        path.write_text(_LOG4J2_CONFIG.format(level=level))
         return f"-Dlog4j2.configurationFile=file:{path}"
-    path = state.dir / "log4j.properties"
-    path.write_text(_LOG4J1_CONFIG)
+    path = state.dir / f"{prefix}log4j.properties"
+    path.write_text(_LOG4J1_CONFIG.format(level=level))
     return f"-Dlog4j.configuration=file:{path}"
 
 
 def _format_storage(
     state: _State, java: list[str], version: str, sasl_users: dict[str, str]
-) -> None:
-    """Format the KRaft data dir unless formatted by this version (and these SCRAM users)."""
-    formatted = {}
-    if (state.data_dir / "meta.properties").exists():
-        with contextlib.suppress(OSError, ValueError):
-            formatted = json.loads(state.format_file.read_text())
-        scram = _fingerprint(sasl_users)
-        if formatted.get("version") == version and (
-            not sasl_users or formatted.get("scram") == scram
-        ):
-            return
-        reason = (
-            f"was formatted by Kafka {formatted.get('version', '?')}"
-            if formatted.get("version") != version
-            else "lacks the requested SCRAM users"
-        )
-        log.warning(
-            "data dir %s %s: reformatting it for Kafka %s (its topics are lost)",
-            state.data_dir,
-            reason,
-            version,
-        )
+) -> dict:
+    """Format the KRaft data dir, with `sasl_users` as SCRAM users; return its record."""
+    if state.data_dir.exists():
+        if state.formatted():
+            log.warning("--reformat: deleting %s and every topic in it", state.data_dir)
         shutil.rmtree(state.data_dir)
     cluster_id = _cluster_id()
     log.info("formatting KRaft storage in %s (cluster id %s)", state.data_dir, cluster_id)
@@ -624,28 +696,127 @@ def _format_storage(
         str(state.properties),
     ]
     for name, password in sasl_users.items():
-        command += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        command += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=state.dir)
     if done.returncode != 0:
-        output = done.stdout + done.stderr
-        for password in sasl_users.values():
-            output = output.replace(password, "***")
+        output = _redact(done.stdout + done.stderr, sasl_users)
         raise BrokerError(f"formatting {state.data_dir} failed:\n{_tail(output)}")
-    _write_private(
-        state.format_file,
-        json.dumps(
-            {
-                "version": version,
-                "cluster_id": cluster_id,
-                "scram": _fingerprint(sasl_users),
-            }
-        ),
+    record = {
+        "version": version,
+        "cluster_id": cluster_id,
+        "scram_users": {name: _hash_secret(name, pw) for name, pw in sasl_users.items()},
+    }
+    _write_private(state.data_record, json.dumps(record))
+    return record
+
+
+def _check_data_version(state: _State, data: dict, version: str) -> None:
+    """Refuse to start data that a newer Kafka ran with an older one (it may not read it)."""
+    ran = data.get("version")
+    if not ran or ran == version:
+        return
+    if _version_key(version) < _version_key(ran):
+        raise BrokerError(
+            f"the data of the broker on port {state.port} ({state.data_dir}) was last run by "
+            f"Kafka {ran}, and Kafka {version} is older (a downgrade can corrupt it): start it "
+            f"with `--version {ran}`, or add `--reformat` to delete its topics and start empty"
+        )
+    log.info(
+        "upgrading the data in %s from Kafka %s to %s: its topics are kept; from now on it "
+        "needs Kafka %s or newer",
+        state.data_dir,
+        ran,
+        version,
+        version,
     )
 
 
-def _fingerprint(sasl_users: dict[str, str]) -> str:
-    text = "\n".join(f"{name}\0{password}" for name, password in sorted(sasl_users.items()))
-    return hashlib.sha256(text.encode()).hexdigest()
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def _sync_scram_users(
+    state: _State, java: list[str], major: int, recorded: dict[str, str], wanted: dict[str, str]
+) -> dict[str, str]:
+    """Make the running broker's SCRAM users `wanted`; return the new record of them.
+
+    `recorded` holds the salted hashes of the users the data already has, so only new or
+    changed users (and removed ones) cost a `kafka-configs` run (a JVM: seconds each).
+    """
+    users = dict(recorded)
+    for name, password in wanted.items():
+        if _same_secret(recorded.get(name), name, password):
+            continue
+        log.info(
+            "SASL user %s: %s its SCRAM credential", name, "changing" if name in users else "adding"
+        )
+        _alter_scram_user(state, java, major, name, password)
+        users[name] = _hash_secret(name, password)
+    for name in sorted(recorded.keys() - wanted.keys()):
+        log.info("SASL user %s: removing its SCRAM credential (not among the users given)", name)
+        _alter_scram_user(state, java, major, name, None)
+        del users[name]
+    return users
+
+
+def _alter_scram_user(
+    state: _State, java: list[str], major: int, name: str, password: str | None
+) -> None:
+    """Set (or, with no password, delete) `name`'s SCRAM credential through the running broker.
+
+    The password goes through a 0600 file, not the command line.
+    """
+    command = [
+        *java,
+        _write_logging_config(state, major, "tools", "WARN"),
+        "kafka.admin.ConfigCommand",
+        "--bootstrap-server",
+        f"{HOST}:{state.port}",
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        name,
+    ]
+    secret_file = state.dir / "scram-user.properties"
+    if password is None:
+        command += ["--delete-config", SCRAM_MECHANISM]
+    else:
+        _write_private(secret_file, f"{SCRAM_MECHANISM}=password={password}\n")
+        command += ["--add-config-file", str(secret_file)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=state.dir, timeout=120)
+    except subprocess.TimeoutExpired as err:
+        raise BrokerError(
+            f"kafka-configs did not answer within 120 s for SASL user {name}"
+        ) from err
+    finally:
+        secret_file.unlink(missing_ok=True)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and not (password is None and "does not exist" in output):
+        output = _redact(output, {name: password} if password else {})
+        raise BrokerError(f"kafka-configs failed to alter SASL user {name}:\n{_tail(output)}")
+
+
+def _hash_secret(name: str, password: str, salt: bytes | None = None) -> str:
+    """A salted hash of a user's password, to tell later whether it changed."""
+    salt = salt or os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", f"{name}\0{password}".encode(), salt, 100_000)
+    return f"{salt.hex()}:{digest.hex()}"
+
+
+def _same_secret(recorded: str | None, name: str, password: str) -> bool:
+    try:
+        salt = bytes.fromhex((recorded or "").split(":", 1)[0])
+    except ValueError:
+        return False
+    return bool(salt) and hmac.compare_digest(_hash_secret(name, password, salt), recorded or "")
+
+
+def _redact(text: str, users: dict[str, str]) -> str:
+    for password in users.values():
+        text = text.replace(password, "***")
+    return text
 
 
 def _cluster_id() -> str:
@@ -713,6 +884,19 @@ def _wait_started(
     log.info("broker ready on %s:%d in %.1f s", HOST, ports[0], time.monotonic() - started)
 
 
+def _stop_process(state: _State, pid: int, timeout_s: float) -> None:
+    """SIGTERM the broker, SIGKILL it after `timeout_s`; forget its pid."""
+    log.info("stopping broker on port %d (pid %d) ...", state.port, pid)
+    started = time.monotonic()
+    _signal(pid, signal.SIGTERM)
+    if not _wait_exit(state, pid, timeout_s):
+        log.warning("broker on port %d did not stop in %.0f s: killing it", state.port, timeout_s)
+        _signal(pid, signal.SIGKILL)
+        _wait_exit(state, pid, 10)
+    state.pid_file.unlink(missing_ok=True)
+    log.info("broker on port %d stopped in %.1f s", state.port, time.monotonic() - started)
+
+
 def _accepts(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -752,6 +936,13 @@ def _follow(state: _State, pid: int) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _read(path: Path) -> str:

@@ -42,14 +42,13 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         return wrapped
 
     def broker_options(args: argparse.Namespace) -> dict:
-        from stream import broker
-
         return {
             "home": Settings().feedback_home,
-            "version": args.version or broker.DEFAULT_VERSION,
+            "version": args.version,
             "sasl_port": args.sasl_port,
             "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
             "ssl_port": args.ssl_port,
+            "reformat": args.reformat,
         }
 
     @handler
@@ -109,7 +108,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
 
     def add_version(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--version", help="Kafka version (default 4.1.1; tested: 4.1.1, 3.9.1)")
+        parser.add_argument(
+            "--version",
+            help="Kafka version (tested: 4.1.1, 3.9.1); default: the one that last ran the "
+            "broker's data, else 4.1.1",
+        )
 
     broker_parser = sub.add_parser(
         "broker",
@@ -137,6 +140,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
             action="append",
             metavar="NAME:PASSWORD",
             help="a SASL user (SCRAM-SHA-512 and PLAIN); repeat for more",
+        )
+        parser.add_argument(
+            "--reformat",
+            action="store_true",
+            help="delete the broker's data (every topic) and start empty",
         )
         parser.set_defaults(handler=action)
     for name, action, help_text in (

@@ -7,9 +7,13 @@ default cache (`ensure_kafka` falls back to it), so only the first run downloads
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import SaslAuthenticationFailed
 
 from stream import broker
+from tests.conftest import ROOT
 
 pytestmark = [
     pytest.mark.kafka,
@@ -43,6 +48,44 @@ def home(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
     for state_dir in (tmp_path / "broker").glob("*"):
         broker.stop(int(state_dir.name), home=tmp_path)
+
+
+def feedback_broker(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`feedback broker ARGS` with `home` as FEEDBACK_HOME."""
+    return subprocess.run(
+        [sys.executable, "-m", "stream.cli", "broker", *args],
+        env={**os.environ, "FEEDBACK_HOME": str(home)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The command failed with exit code 1 and one plain `error: ...` line."""
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def assert_passwords_kept_out(state_dir: Path, *passwords: str) -> None:
+    """No broker log holds a password, and no password file is left behind."""
+    logs = "".join(path.read_text() for path in state_dir.glob("broker.log*"))
+    assert not any(password in logs for password in passwords)
+    assert not list(state_dir.glob("*scram*"))  # kafka-configs' password file
+
+
+def scram(user: str, password: str) -> dict[str, str]:
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
 
 
 async def produce(bootstrap: str, topic: str, value: bytes, **security: str) -> None:
@@ -148,3 +191,84 @@ def test_broker_death_reports_log_tail(home: Path) -> None:
     with pytest.raises(broker.BrokerError, match=r"exited(.|\n)*node id"):
         broker.start(port, version=version, home=home)
     assert not broker.status(port, home=home).running
+
+
+@pytest.mark.parametrize("version", broker.SUPPORTED_VERSIONS)
+async def test_adding_sasl_and_ssl_keeps_the_topics(version: str, home: Path) -> None:
+    broker.ensure_kafka(version)
+    port, sasl_port, ssl_port = free_port(), free_port(), free_port()
+    alice, bob = (f"{name}-{uuid.uuid4().hex[:10]}" for name in ("alice", "bob"))
+    started = broker.start(port, version=version, home=home)
+    await produce(started.bootstrap, "kept", b"before security")
+
+    # While it runs, other options are refused with what differs, and change nothing.
+    sasl_args = ["--sasl-port", str(sasl_port), "--sasl-user", f"alice:{alice}"]
+    done = feedback_broker(home, "start", "--port", str(port), *sasl_args)
+    assert_one_error_line(
+        done, "already runs with other options", f"SASL port none, not {sasl_port}",
+        f"stop it first (`feedback broker stop --port {port}`)",
+    )  # fmt: skip
+    assert alice not in done.stderr
+    other_version = next(v for v in broker.SUPPORTED_VERSIONS if v != version)
+    with pytest.raises(broker.BrokerError, match=f"Kafka {version}, not {other_version}"):
+        broker.start(port, version=other_version, home=home)
+    assert broker.start(port, home=home) == started  # nothing asked that it lacks
+
+    broker.stop(port, home=home)
+    secured = broker.start(
+        port,
+        home=home,  # the version: the one that last ran the data
+        sasl_port=sasl_port,
+        sasl_users={"alice": alice},
+        ssl_port=ssl_port,
+    )
+    assert secured.version == version
+    assert secured.ssl_bootstrap == f"127.0.0.1:{ssl_port}"
+    sasl_bootstrap = f"127.0.0.1:{sasl_port}"
+    assert await consume_one(sasl_bootstrap, "kept", **scram("alice", alice)) == (
+        b"before security"
+    )
+    with pytest.raises(SaslAuthenticationFailed):
+        await create_conn("127.0.0.1", sasl_port, **scram("alice", "wrong"))
+
+    # A user added to the running broker's options: refused while it runs...
+    users = {"alice": alice, "bob": bob}
+    with pytest.raises(broker.BrokerError, match="SASL users bob missing"):
+        broker.start(port, home=home, sasl_port=sasl_port, sasl_users=users)
+    if version != broker.DEFAULT_VERSION:
+        assert_passwords_kept_out(started.log_file.parent, alice)
+        return  # the rest takes the same path in both versions: one restart saved
+    # ...set after a restart, topics kept; a user left out loses access.
+    broker.stop(port, home=home)
+    broker.start(port, home=home, sasl_port=sasl_port, sasl_users={"bob": bob})
+    assert await consume_one(sasl_bootstrap, "kept", **scram("bob", bob)) == b"before security"
+    with pytest.raises(SaslAuthenticationFailed):
+        await create_conn("127.0.0.1", sasl_port, **scram("alice", alice))
+    assert_passwords_kept_out(started.log_file.parent, alice, bob)
+
+
+async def test_an_older_kafka_is_refused_unless_reformat(home: Path) -> None:
+    new, old = broker.SUPPORTED_VERSIONS  # 4.1.1, 3.9.1
+    for version in (new, old):
+        broker.ensure_kafka(version)
+    port = free_port()
+    started = broker.start(port, version=old, home=home)
+    await produce(started.bootstrap, "kept", b"on the old version")
+    broker.stop(port, home=home)
+
+    upgraded = broker.start(port, version=new, home=home)  # in place, topics kept
+    assert await consume_one(upgraded.bootstrap, "kept") == b"on the old version"
+    broker.stop(port, home=home)
+
+    done = feedback_broker(home, "start", "--port", str(port), "--version", old)
+    assert_one_error_line(done, f"last run by Kafka {new}", f"--version {new}", "--reformat")
+    assert not broker.status(port, home=home).running
+
+    reformatted = broker.start(port, version=old, home=home, reformat=True)
+    assert reformatted.version == old
+    consumer = AIOKafkaConsumer(bootstrap_servers=reformatted.bootstrap)
+    await consumer.start()
+    try:
+        assert "kept" not in await consumer.topics()
+    finally:
+        await consumer.stop()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream.kafka import ensure_topics, producer
@@ -423,9 +425,109 @@ def _wait_for_ids(command: list[str], env: dict, ids: set[str], timeout_s: float
     raise AssertionError(f"never consumed {ids - seen}")
 
 
+def _needs_kcat() -> None:
+    missing = [tool for tool in ("kcat", "jq") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} not installed (Debian packages `kcat`, `jq`)")
+
+
+def _needs_kafkajs() -> Path:
+    node_dir = ROOT / "examples/node"
+    if not shutil.which("node"):
+        pytest.skip("Node.js is not installed")
+    if not (node_dir / "node_modules/kafkajs").is_dir():
+        pytest.skip("kafkajs is not installed: run `npm ci --prefix examples/node`")
+    return node_dir
+
+
+@pytest.fixture
+def keyed_topic(kafka_bootstrap: str) -> Topics:
+    """A fresh 4-partition input topic, no worker: what the producer examples wrote stays."""
+    topics = Topics(kafka_bootstrap, partitions=PARTITIONS)
+    asyncio.run(ensure_topics(topics.settings(), [topics.input]))
+    return topics
+
+
+def _producer_env(topics: Topics) -> dict[str, str]:
+    """This environment, with the topics' Kafka settings and the default ID_FIELD."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_") and k != "ID_FIELD"}
+    return {**env, **topics.env()}
+
+
+async def _read_all(bootstrap: str, topic: str, count: int) -> list:
+    """The first `count` messages of every partition of `topic` (fails after 60 s)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        messages: list = []
+        deadline = time.monotonic() + 60
+        while len(messages) < count and time.monotonic() < deadline:
+            for batch in (await reader.getmany(timeout_ms=1000)).values():
+                messages += batch
+        assert len(messages) == count, f"read {len(messages)} of {count}"
+        return messages
+    finally:
+        await reader.stop()
+
+
+def _assert_keyed_by_id(messages: list, values: list[str]) -> None:
+    """Each value arrived unchanged, keyed by its id, in the partition Java's partitioner picks."""
+    assert sorted(m.value.decode() for m in messages) == sorted(values)
+    keyed = [m for m in messages if m.key is not None]
+    for message in keyed:
+        assert message.key.decode() == str(json.loads(message.value)["id"])
+        expected = DefaultPartitioner()(message.key, list(range(PARTITIONS)), [])
+        assert message.partition == expected, (message.key, message.partition, expected)
+    spread = {m.partition for m in keyed}
+    assert len(spread) > 1, f"every keyed message went to partition {spread}"
+
+
+def test_kcat_producer_keys_messages_by_id(keyed_topic: Topics) -> None:
+    _needs_kcat()
+    run = uuid.uuid4().hex[:6]
+    values = [
+        json.dumps({"id": f"kcat-{run}-{i}", "text": TEXTS[i % len(TEXTS)]}) for i in range(40)
+    ] + [json.dumps({"id": 7, "text": "an integer id"}), '{"text": "no id: no key"}', "{broken"]
+    env = _producer_env(keyed_topic)
+    produced = subprocess.run(
+        [str(ROOT / "examples/kcat/produce.sh")],
+        input="\n".join(values) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert produced.returncode == 0, produced.stderr
+    messages = asyncio.run(_read_all(keyed_topic.bootstrap, keyed_topic.input, len(values)))
+    _assert_keyed_by_id(messages, values)
+    unkeyed = sorted(m.value.decode() for m in messages if m.key is None)
+    assert unkeyed == sorted(values[-2:])
+    assert any(m.key == b"7" for m in messages)
+
+
+def test_node_producer_keys_messages_by_id(keyed_topic: Topics) -> None:
+    node_dir = _needs_kafkajs()
+    run = uuid.uuid4().hex[:6]
+    values = [
+        json.dumps({"id": f"node-{run}-{i}", "text": TEXTS[i % len(TEXTS)]}) for i in range(40)
+    ] + ['{"text": "no id: no key"}']
+    env = _producer_env(keyed_topic)
+    produced = subprocess.run(
+        ["node", "produce.js"], input="\n".join(values) + "\n", cwd=node_dir, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert produced.returncode == 0, produced.stderr
+    assert "partitioner" not in produced.stderr  # kafkajs' v2 partitioner warning
+    messages = asyncio.run(_read_all(keyed_topic.bootstrap, keyed_topic.input, len(values)))
+    _assert_keyed_by_id(messages, values)
+    assert [m.value.decode() for m in messages if m.key is None] == values[-1:]
+
+
 def test_kcat_examples_produce_and_consume(cluster: Cluster) -> None:
-    if not shutil.which("kcat"):
-        pytest.skip("kcat is not installed (Debian package `kcat`)")
+    _needs_kcat()
     env = _example_env(cluster)
     run = uuid.uuid4().hex[:6]
     lines = [
@@ -446,11 +548,7 @@ def test_kcat_examples_produce_and_consume(cluster: Cluster) -> None:
 
 
 def test_node_kafkajs_examples_produce_and_consume(cluster: Cluster) -> None:
-    node_dir = ROOT / "examples/node"
-    if not shutil.which("node"):
-        pytest.skip("Node.js is not installed")
-    if not (node_dir / "node_modules/kafkajs").is_dir():
-        pytest.skip("kafkajs is not installed: run `npm ci --prefix examples/node`")
+    node_dir = _needs_kafkajs()
     env = _example_env(cluster)
     run = uuid.uuid4().hex[:6]
     records = [

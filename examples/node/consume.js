@@ -3,7 +3,7 @@
 //   node consume.js --ids n-1,n-2        stop once these ids were seen (exit 1 on --timeout)
 //   node consume.js --topic feedback.dlq dead letters instead
 "use strict";
-const { kafka } = require("./kafka");
+const { kafka, at, fields } = require("./kafka");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,14 +25,17 @@ async function main() {
   await consumer.run({
     eachMessage: async ({ message }) => {
       const record = JSON.parse(message.value.toString());
-      if (record.sentiment) {
-        const entities = record.entities.map((e) => `${e.text}/${e.label}`).join(", ");
-        console.log(`${record.id}\t${record.sentiment.label}\t${entities}\t${record.text}`);
+      const enrichment = record[fields.enrichment]; // a dead letter has none
+      const id = enrichment ? enrichment.id : record.id;
+      if (enrichment) {
+        const entities = enrichment.entities.map((e) => `${e.text}/${e.label}`).join(", ");
+        const text = at(record, fields.text);
+        console.log(`${id}\t${enrichment.sentiment.label}\t${entities}\t${text}`);
       } else {
-        console.log(`${record.id ?? "-"}\tDLQ ${record.reason}\t${record.detail}`);
+        console.log(`${id ?? "-"}\tDLQ ${record.reason}\t${record.detail}`);
       }
-      wanted.delete(String(record.id));
-      if (record.id !== undefined && wanted.size === 0 && option("ids")) done(0);
+      wanted.delete(String(id));
+      if (id !== undefined && wanted.size === 0 && option("ids")) done(0);
     },
   });
   const timer = timeoutS > 0 ? setTimeout(() => done(1), timeoutS * 1000) : null;

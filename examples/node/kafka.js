@@ -1,5 +1,6 @@
 // The Kafka connection from the same environment variables as the worker
-// (KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE).
+// (KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CAFILE), and
+// where the worker finds a record's fields (ID_FIELD, TEXT_FIELD, ENRICHMENT_FIELD).
 "use strict";
 const fs = require("fs");
 const { Kafka, logLevel } = require("kafkajs");
@@ -25,4 +26,15 @@ function kafka(clientId) {
   return new Kafka(config);
 }
 
-module.exports = { kafka };
+// The value at a dotted path (`id`, `review.text`) of a JSON object, or undefined.
+function at(record, path) {
+  return path.split(".").reduce((value, name) => (value == null ? undefined : value[name]), record);
+}
+
+const fields = {
+  id: process.env.ID_FIELD || "id",
+  text: process.env.TEXT_FIELD || "text",
+  enrichment: process.env.ENRICHMENT_FIELD || "enrichment",
+};
+
+module.exports = { kafka, at, fields };
