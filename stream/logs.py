@@ -9,6 +9,17 @@ worker starts and applies that dict, so its own log lines follow the switch too.
 Secrets never reach the output: every formatter masks the values of the settings'
 secret fields (`SecretStr`, e.g. `KAFKA_SASL_PASSWORD`) and anything that looks like
 `password=...` / `"sasl_plain_password": "..."`, in messages, extra fields and tracebacks.
+
+A person must be able to read the log, so the one handler does two more things:
+
+- Expected noise is lowered to DEBUG (`EXPECTED_NOISE`: exact logger plus message
+  pattern, each with the reason it is harmless), e.g. the group coordinator a new
+  consumer group does not have yet.
+- Repeats are throttled (`Throttle`): the first line of a kind goes out at once, then at
+  most one per `REPEAT_INTERVAL_S` carrying the count, e.g. `Unable connect to node with
+  id 1: ... (repeated 812 times in the last 10 s)`. A kind is the logger, the level and
+  the message with its numbers blanked, so a broker that is away logs a few lines a
+  minute instead of dozens a second, whichever address or node id it names.
 """
 
 from __future__ import annotations
@@ -17,6 +28,9 @@ import logging
 import logging.config
 import re
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +42,8 @@ if TYPE_CHECKING:
 MASK = "********"
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+#: Seconds between two lines of the same kind (the lines in between are counted).
+REPEAT_INTERVAL_S = 10.0
 
 #: key=value / "key": "value" pairs whose value is a secret, whatever the secret is.
 _SECRET_PAIR = re.compile(
@@ -110,6 +126,168 @@ def _clean(value: Any) -> Any:
     return redact(repr(value))
 
 
+# --- expected noise -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Noise:
+    """A line that is expected and harmless: lowered to DEBUG."""
+
+    logger: str
+    pattern: re.Pattern[str]
+    why: str
+
+
+#: Exact logger name and message pattern of each known harmless line, and why it is harmless.
+EXPECTED_NOISE: tuple[Noise, ...] = ()
+
+
+class ExpectedNoise(logging.Filter):
+    """Lowers the lines of `EXPECTED_NOISE` to DEBUG (the handler's level then drops them)."""
+
+    def __init__(self, noise: tuple[Noise, ...] = EXPECTED_NOISE) -> None:
+        super().__init__()
+        self.noise = noise
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and any(
+            n.logger == record.name and n.pattern.search(_message(record)) for n in self.noise
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+# --- repeats ---------------------------------------------------------------------------------
+#: What varies between lines of one kind: hex numbers, ids with digits, any run of digits.
+_VARIABLE = re.compile(r"(?i)0x[0-9a-f]+|[0-9a-f]*\d[0-9a-f]*")
+#: A kind is told apart by this many characters of its message at most.
+_KIND_CHARS = 200
+
+
+def kind_of(record: logging.LogRecord) -> tuple[str, int, str]:
+    """What makes two records "the same line": logger, level and message, numbers blanked.
+
+    The message template is used when the record has arguments (`"Unable connect to node
+    with id %s: %s"`), else the message itself; either way with its numbers, addresses
+    and ids blanked.
+    """
+    text = record.msg if isinstance(record.msg, str) and record.args else _message(record)
+    return record.name, record.levelno, _VARIABLE.sub("#", text[: _KIND_CHARS * 2])[:_KIND_CHARS]
+
+
+@dataclass
+class _Seen:
+    """One kind of line: when it was last written and what was held back since."""
+
+    shown_at: float
+    held: int = 0
+    last: logging.LogRecord | None = None
+
+
+class Throttle:
+    """Lets the first record of a kind through, then at most one per interval, with a count.
+
+    `admit(record, now)` says which records to write now: this one (if its kind was not
+    written in the last `interval_s`, then carrying the count of the lines held back), and
+    the last held-back line of any other kind whose interval is over. Records below
+    `min_level` (DEBUG: asked for on purpose) always pass.
+    """
+
+    #: Seconds between two looks for other kinds' overdue counts.
+    SWEEP_S = 1.0
+
+    def __init__(
+        self, interval_s: float = REPEAT_INTERVAL_S, *, min_level: int = logging.INFO
+    ) -> None:
+        self.interval_s = interval_s
+        self.min_level = min_level
+        self._kinds: dict[tuple[str, int, str], _Seen] = {}
+        self._swept_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def admit(self, record: logging.LogRecord, now: float) -> list[logging.LogRecord]:
+        with self._lock:
+            written = [record]
+            if record.levelno >= self.min_level:
+                kind = kind_of(record)
+                seen = self._kinds.get(kind)
+                if seen is None or now - seen.shown_at >= self.interval_s:
+                    if seen is not None and seen.held:
+                        written = [_counted(record, seen.held + 1, now - seen.shown_at)]
+                    self._kinds[kind] = _Seen(now)
+                else:
+                    seen.held += 1
+                    seen.last = record
+                    written = []
+            return self._overdue(now) + written
+
+    def drain(self, now: float) -> list[logging.LogRecord]:
+        """The counts still held back (at shutdown); forgets every kind."""
+        with self._lock:
+            held = [
+                _counted(seen.last, seen.held, now - seen.shown_at)
+                for seen in self._kinds.values()
+                if seen.held and seen.last is not None
+            ]
+            self._kinds.clear()
+            return held
+
+    def _overdue(self, now: float) -> list[logging.LogRecord]:
+        if now - self._swept_at < self.SWEEP_S:
+            return []
+        self._swept_at = now
+        due = []
+        for kind, seen in list(self._kinds.items()):
+            if now - seen.shown_at < self.interval_s:
+                continue
+            if seen.held and seen.last is not None:
+                due.append(_counted(seen.last, seen.held, now - seen.shown_at))
+                self._kinds[kind] = _Seen(now)
+            else:
+                del self._kinds[kind]
+        return due
+
+
+def _counted(record: logging.LogRecord, times: int, within_s: float) -> logging.LogRecord:
+    """A copy of `record` saying how often its kind occurred (fields `repeated`, `within_s`)."""
+    within = max(1, round(within_s))
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.msg = f"{_message(record)} (repeated {times} times in the last {within} s)"
+    copy.args = None
+    copy.repeated = times
+    copy.within_s = within
+    return copy
+
+
+class ReadableHandler(logging.StreamHandler):
+    """The one log handler: its filters may lower a record's level (checked after them), and
+    repeated lines are throttled (`Throttle`); counts still held back are written on close."""
+
+    def __init__(
+        self,
+        stream: Any = None,
+        interval_s: float = REPEAT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(stream)
+        self.throttle = Throttle(interval_s)
+        self.clock = clock
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record) or record.levelno < self.level:
+            return False
+        for admitted in self.throttle.admit(record, self.clock()):
+            self._emit(admitted)
+        return True
+
+    def close(self) -> None:
+        for held in self.throttle.drain(self.clock()):
+            self._emit(held)
+        super().close()
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        with self.lock:
+            self.emit(record)
+
+
 def dict_config(settings: Settings) -> dict[str, Any]:
     """The logging configuration for these settings, as a `dictConfig` dict."""
     fmt = settings.log_format
@@ -122,10 +300,12 @@ def dict_config(settings: Settings) -> dict[str, Any]:
         # Loggers created at import time (stream.*, faust.*, aiokafka) must keep logging.
         "disable_existing_loggers": False,
         "formatters": {"feedback": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "filters": {"expected_noise": {"()": f"{__name__}.{ExpectedNoise.__qualname__}"}},
         "handlers": {
             "default": {
-                "class": "logging.StreamHandler",
+                "class": f"{__name__}.{ReadableHandler.__qualname__}",
                 "formatter": "feedback",
+                "filters": ["expected_noise"],
                 "stream": "ext://sys.stderr",
                 "level": level,
             }

@@ -1,0 +1,153 @@
+"""Readable logs without a broker: repeats throttled, expected noise lowered, the summaries."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from stream import logs
+from stream.settings import Settings
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(
+    msg: str, *args: object, name: str = "aiokafka", level: int = logging.ERROR
+) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args or None, None)
+
+
+def handler(clock: Clock, fmt: str = "text", level: int = logging.INFO) -> logs.ReadableHandler:
+    out = logs.ReadableHandler(io.StringIO(), interval_s=10, clock=clock)
+    out.setFormatter(logs.JsonFormatter() if fmt == "json" else logs.TextFormatter("%(message)s"))
+    out.addFilter(logs.ExpectedNoise())
+    out.setLevel(level)
+    return out
+
+
+def lines(out: logs.ReadableHandler) -> list[str]:
+    return out.stream.getvalue().splitlines()
+
+
+# --- what counts as the same line ------------------------------------------------------------
+def test_a_kind_survives_changing_numbers_and_addresses() -> None:
+    same = [
+        record('Unable connect to "%s:%s": %s', "127.0.0.1", 29001, "Connect call failed"),
+        record('Unable connect to "%s:%s": %s', "10.0.0.7", 9092, "[Errno 111] refused"),
+        # Preformatted messages (no arguments): the numbers in the text are blanked.
+        record("Connection at 127.0.0.1:29001 closed (node 1)"),
+        record("Connection at 10.20.30.40:9092 closed (node 17)"),
+        record("[^--Consumer]: member aiokafka-0.14.0-8c5e4f0e left generation 12"),
+        record("[^--Consumer]: member aiokafka-0.14.0-0a9b3c2d left generation 13"),
+        record("<Task pending coro=<run() at 0x7f3a1c2b>> failed"),
+        record("<Task pending coro=<run() at 0x55aa00ff>> failed"),
+    ]
+    kinds = [logs.kind_of(r) for r in same]
+    assert kinds[0] == kinds[1]
+    assert kinds[2] == kinds[3]
+    assert kinds[4] == kinds[5]
+    assert kinds[6] == kinds[7]
+    assert len(set(kinds)) == 4
+
+
+def test_other_logger_level_or_words_make_another_kind() -> None:
+    base = record("Failed fetch messages from %s: %s", 1, "timeout")
+    others = [
+        record("Failed fetch messages from %s: %s", 1, "timeout", name="aiokafka.consumer"),
+        record("Failed fetch messages from %s: %s", 1, "timeout", level=logging.WARNING),
+        record("Failed fetch offsets from %s: %s", 1, "timeout"),
+    ]
+    assert all(logs.kind_of(o) != logs.kind_of(base) for o in others)
+
+
+# --- throttling --------------------------------------------------------------------------------
+def test_a_burst_is_one_line_then_one_per_interval_with_the_count() -> None:
+    clock = Clock()
+    out = handler(clock)
+    # 80 errors a second for 25 s, naming changing nodes and addresses.
+    for i in range(2000):
+        clock.now = 1000 + i / 80
+        out.handle(record('Unable connect to "%s:%s": %s', f"10.0.0.{i % 3}", 9092 + i % 2, "x"))
+    written = lines(out)
+    assert written[0] == 'Unable connect to "10.0.0.0:9092": x'  # the first at once, as is
+    assert len(written) == 3  # then one at 10 s and one at 20 s
+    assert written[1].endswith("(repeated 800 times in the last 10 s)")
+    assert written[2].endswith("(repeated 800 times in the last 10 s)")
+    # The 399 after the last line are written when the handler closes (worker stops).
+    clock.now += 0.1
+    out.close()
+    written = lines(out)
+    assert len(written) == 4 and written[3].endswith("(repeated 399 times in the last 5 s)")
+
+
+def test_held_back_count_comes_out_with_the_next_line_of_any_kind() -> None:
+    clock = Clock()
+    out = handler(clock)
+    for i in range(50):  # the broker is away for 5 s ...
+        clock.now = 1000 + i * 0.1
+        out.handle(record("Unable connect to node with id %s: %s", 1, f"attempt {i}"))
+    clock.now = 1030  # ... and back: the next line of another kind brings the count out
+    out.handle(record("[^Worker]: Ready", name="faust.worker", level=logging.INFO))
+    assert lines(out) == [
+        "Unable connect to node with id 1: attempt 0",
+        "Unable connect to node with id 1: attempt 49 (repeated 49 times in the last 30 s)",
+        "[^Worker]: Ready",
+    ]
+    clock.now = 1041  # a kind quiet for an interval is new again: written at once
+    out.handle(record("Unable connect to node with id %s: %s", 1, "again"))
+    assert lines(out)[-1] == "Unable connect to node with id 1: again"
+
+
+def test_distinct_lines_are_never_held_back() -> None:
+    clock = Clock()
+    out = handler(clock)
+    messages = ["created topics a, b", "[^Worker]: Ready", "Unable to update metadata from {1}"]
+    for message in messages:
+        out.handle(record(message, level=logging.INFO))
+    assert lines(out) == messages
+
+
+def test_debug_lines_are_not_throttled() -> None:
+    clock = Clock()
+    out = handler(clock, level=logging.DEBUG)
+    for i in range(20):
+        out.handle(record("Sending request %s", i, level=logging.DEBUG))
+    assert len(lines(out)) == 20
+
+
+def test_json_lines_carry_the_count_as_fields() -> None:
+    clock = Clock()
+    out = handler(clock, fmt="json")
+    for i in range(11):
+        clock.now = 1000 + i
+        out.handle(record("Heartbeat failed: %r", ConnectionError(f"node {i}")))
+    first, counted = (json.loads(line) for line in lines(out))
+    assert "repeated" not in first
+    assert counted["repeated"] == 10 and counted["within_s"] == 10
+    assert counted["level"] == "error" and counted["logger"] == "aiokafka"
+    assert counted["message"].endswith("(repeated 10 times in the last 10 s)")
+
+
+def test_configure_installs_the_throttle(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        logs.configure(Settings(_env_file=None, log_format="text", log_level="info"))
+        for port in range(30000, 30100):
+            logging.getLogger("aiokafka.conn").error("Connect call failed ('127.0.0.1', %d)", port)
+        written = capsys.readouterr().err.splitlines()
+        assert len(written) == 1 and "Connect call failed ('127.0.0.1', 30000)" in written[0]
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
