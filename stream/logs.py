@@ -123,6 +123,8 @@ def _clean(value: Any) -> Any:
         return redact(value)
     if value is None or isinstance(value, bool | int | float):
         return value
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
     return redact(repr(value))
 
 

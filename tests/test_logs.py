@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
+from typing import NamedTuple
 
 import pytest
 
 from stream import logs
+from stream.lifecycle import Announcer, package_version
+from stream.metrics import Metrics
 from stream.settings import Settings
 
 
@@ -151,3 +155,93 @@ def test_configure_installs_the_throttle(capsys: pytest.CaptureFixture[str]) -> 
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+# --- the start and stop summaries ------------------------------------------------------------
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class FakeOps:
+    """What the summaries read from `stream.web.Ops`: metrics, model version, start time."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+        self.started = time.time() - 125
+
+    def model_version(self) -> str:
+        return "v3"
+
+
+def summaries(fmt: str, **settings: object) -> tuple[Announcer, logs.ReadableHandler]:
+    out = handler(Clock(), fmt=fmt)
+    logger = logging.getLogger("stream.lifecycle")
+    logger.addHandler(out)
+    logger.setLevel(logging.INFO)
+    defaults = {
+        "input_topic": "feedback",
+        "output_topic": "feedback.enriched",
+        "dlq_topic": "feedback.dlq",
+        "app_id": "feedback-enricher",
+        "web_bind": "127.0.0.1",
+        "web_port": 6066,
+        "dashboard_enabled": True,
+    }
+    announcer = Announcer(Settings(_env_file=None, **{**defaults, **settings}), FakeOps())
+    return announcer, out
+
+
+@pytest.fixture
+def lifecycle_logger():
+    logger = logging.getLogger("stream.lifecycle")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.propagate = False
+    yield
+    logger.handlers[:], level, logger.propagate = saved
+    logger.setLevel(level)
+
+
+def test_start_and_stop_summaries_as_text(lifecycle_logger) -> None:
+    announcer, out = summaries("text", web_port=6070, app_id="enricher")
+    announcer.assigned({TP("feedback", 2), TP("feedback", 0), TP("feedback.models", 0)})
+    announcer.assigned({TP("feedback", 2), TP("feedback", 0)})  # same partitions: no line
+    announcer.assigned({TP("feedback", 1)})  # a rebalance: a short line
+    metrics = announcer.ops.metrics
+    metrics.messages_in.labels("feedback").inc(12)
+    metrics.messages_out.inc(10)
+    metrics.messages_dlq.labels("invalid_json").inc(1)
+    metrics.messages_dlq.labels("missing_text").inc(1)
+    announcer.stopping()
+    started, moved, stopped = lines(out)
+    assert started == (
+        f"feedback-stream {package_version()} serving model v3: feedback -> feedback.enriched "
+        "(dead letters: feedback.dlq), group enricher, partitions 0,2; "
+        "metrics http://127.0.0.1:6070/metrics, dashboard http://127.0.0.1:6070/dashboard"
+    )
+    assert moved == "now holding partitions 1 of feedback"
+    assert stopped == (
+        "feedback-stream stopped after 2m 5s: 12 messages in, 10 enriched out, 2 dead-lettered"
+    )
+
+
+def test_start_and_stop_summaries_as_json_fields(lifecycle_logger) -> None:
+    announcer, out = summaries(
+        "json", web_bind="0.0.0.0", dashboard_enabled=False, input_topic="in", dlq_topic="dead"
+    )
+    announcer.assigned(set())
+    announcer.stopping()
+    started, stopped = (json.loads(line) for line in lines(out))
+    assert started["event"] == "worker_started" and started["level"] == "info"
+    assert started["partitions"] == [] and "partitions none" in started["message"]
+    assert started["model_version"] == "v3" and started["version"] == package_version()
+    assert (started["input_topic"], started["dlq_topic"], started["group"]) == (
+        "in",
+        "dead",
+        "feedback-enricher",
+    )
+    assert started["metrics_url"] == "http://localhost:6066/metrics"
+    assert started["dashboard_url"] is None and "dashboard off" in started["message"]
+    assert stopped["event"] == "worker_stopped"
+    assert (stopped["messages_in"], stopped["messages_out"], stopped["messages_dlq"]) == (0, 0, 0)
+    assert 124 <= stopped["uptime_s"] <= 130
