@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from stream import logs
+
 if TYPE_CHECKING:
     import faust
     from prometheus_client import Counter
@@ -112,6 +114,7 @@ class Announcer:
         )
         if not self.started:
             self.started = True
+            logs.started()  # from now on, the coordinator's start-up lines are news
             message, fields = start_summary(self.settings, self.ops.model_version(), partitions)
             log.info(message, extra=fields)
         elif partitions != self.partitions:

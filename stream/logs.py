@@ -13,8 +13,8 @@ secret fields (`SecretStr`, e.g. `KAFKA_SASL_PASSWORD`) and anything that looks 
 A person must be able to read the log, so the one handler does two more things:
 
 - Expected noise is lowered to DEBUG (`EXPECTED_NOISE`: exact logger plus message
-  pattern, each with the reason it is harmless), e.g. the group coordinator a new
-  consumer group does not have yet.
+  pattern, each with the reason it is harmless), e.g. the group coordinator that a new
+  broker has not loaded yet when the worker first starts.
 - Repeats are throttled (`Throttle`): the first line of a kind goes out at once, then at
   most one per `REPEAT_INTERVAL_S` carrying the count, e.g. `Unable connect to node with
   id 1: ... (repeated 812 times in the last 10 s)`. A kind is the logger, the level and
@@ -131,30 +131,66 @@ def _clean(value: Any) -> Any:
 # --- expected noise -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Noise:
-    """A line that is expected and harmless: lowered to DEBUG."""
+    """A line that is expected and harmless: lowered to DEBUG.
+
+    With `starting`, only while the process starts (until `started()` is called): after
+    that the same line is news.
+    """
 
     logger: str
     pattern: re.Pattern[str]
     why: str
+    starting: bool = False
 
 
 #: Exact logger name and message pattern of each known harmless line, and why it is harmless.
-EXPECTED_NOISE: tuple[Noise, ...] = ()
+EXPECTED_NOISE: tuple[Noise, ...] = (
+    Noise(
+        "aiokafka.consumer.group_coordinator",
+        re.compile(r"^Group Coordinator Request failed: \[Error 15\] GroupCoordinatorNotAvailable"),
+        "A new broker creates its __consumer_offsets topic when the first consumer group "
+        "asks for a coordinator; the client asks again until the topic is ready (seconds).",
+        starting=True,
+    ),
+    Noise(
+        "aiokafka.consumer.group_coordinator",
+        re.compile(r"^Marking the coordinator dead \(node \d+\) ?for group "),
+        "The same wait, seen from JoinGroup: the coordinator answers 'not available' until "
+        "its __consumer_offsets partition is loaded, and the client looks it up again.",
+        starting=True,
+    ),
+)
+
+_started = threading.Event()
+
+
+def started() -> None:
+    """The process is up (the worker holds its partitions): start-up noise is news from now."""
+    _started.set()
 
 
 class ExpectedNoise(logging.Filter):
-    """Lowers the lines of `EXPECTED_NOISE` to DEBUG (the handler's level then drops them)."""
+    """Lowers the lines of `EXPECTED_NOISE` to DEBUG (`ReadableHandler` then drops them)."""
 
-    def __init__(self, noise: tuple[Noise, ...] = EXPECTED_NOISE) -> None:
+    def __init__(
+        self,
+        noise: tuple[Noise, ...] = EXPECTED_NOISE,
+        is_started: Callable[[], bool] = _started.is_set,
+    ) -> None:
         super().__init__()
         self.noise = noise
+        self.is_started = is_started
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.DEBUG and any(
-            n.logger == record.name and n.pattern.search(_message(record)) for n in self.noise
-        ):
+        if record.levelno > logging.DEBUG and self._expected(record):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
+
+    def _expected(self, record: logging.LogRecord) -> bool:
+        for noise in self.noise:
+            if noise.logger == record.name and noise.pattern.search(_message(record)):
+                return not (noise.starting and self.is_started())
+        return False
 
 
 # --- repeats ---------------------------------------------------------------------------------
@@ -190,14 +226,14 @@ class Throttle:
     `admit(record, now)` says which records to write now: this one (if its kind was not
     written in the last `interval_s`, then carrying the count of the lines held back), and
     the last held-back line of any other kind whose interval is over. Records below
-    `min_level` (DEBUG: asked for on purpose) always pass.
+    `min_level` always pass: a repeated INFO line is rare and usually means something.
     """
 
     #: Seconds between two looks for other kinds' overdue counts.
     SWEEP_S = 1.0
 
     def __init__(
-        self, interval_s: float = REPEAT_INTERVAL_S, *, min_level: int = logging.INFO
+        self, interval_s: float = REPEAT_INTERVAL_S, *, min_level: int = logging.WARNING
     ) -> None:
         self.interval_s = interval_s
         self.min_level = min_level
@@ -250,6 +286,8 @@ class Throttle:
 
 def _counted(record: logging.LogRecord, times: int, within_s: float) -> logging.LogRecord:
     """A copy of `record` saying how often its kind occurred (fields `repeated`, `within_s`)."""
+    if times == 1:  # one line held back: it is written as it was, only later
+        return record
     within = max(1, round(within_s))
     copy = logging.makeLogRecord(record.__dict__)
     copy.msg = f"{_message(record)} (repeated {times} times in the last {within} s)"

@@ -116,18 +116,92 @@ def test_held_back_count_comes_out_with_the_next_line_of_any_kind() -> None:
 def test_distinct_lines_are_never_held_back() -> None:
     clock = Clock()
     out = handler(clock)
-    messages = ["created topics a, b", "[^Worker]: Ready", "Unable to update metadata from {1}"]
+    messages = ["Heartbeat failed", "Unable to update metadata from {1}", "Failed fetch offsets"]
     for message in messages:
-        out.handle(record(message, level=logging.INFO))
+        out.handle(record(message))
     assert lines(out) == messages
 
 
-def test_debug_lines_are_not_throttled() -> None:
+def test_a_single_held_back_line_is_written_as_it_was() -> None:
+    clock = Clock()
+    out = handler(clock)
+    out.handle(record("Heartbeat failed: %s", "timeout"))
+    clock.now += 1
+    out.handle(record("Heartbeat failed: %s", "closed"))
+    out.close()
+    assert lines(out) == ["Heartbeat failed: timeout", "Heartbeat failed: closed"]
+
+
+def test_info_and_debug_lines_are_not_throttled() -> None:
     clock = Clock()
     out = handler(clock, level=logging.DEBUG)
     for i in range(20):
         out.handle(record("Sending request %s", i, level=logging.DEBUG))
-    assert len(lines(out)) == 20
+        out.handle(record("[^---Fetcher]: Stopping...", level=logging.INFO))
+    assert len(lines(out)) == 40
+
+
+# --- expected noise ----------------------------------------------------------------------------
+COORDINATOR = "aiokafka.consumer.group_coordinator"
+
+
+def noise_handler(level: int, started: bool) -> logs.ReadableHandler:
+    out = logs.ReadableHandler(io.StringIO(), interval_s=10, clock=Clock())
+    out.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    out.addFilter(logs.ExpectedNoise(is_started=lambda: started))
+    out.setLevel(level)
+    return out
+
+
+def coordinator_noise(out: logs.ReadableHandler) -> None:
+    out.handle(
+        record(
+            "Group Coordinator Request failed: %s",
+            "[Error 15] GroupCoordinatorNotAvailableError",
+            name=COORDINATOR,
+        )
+    )
+    out.handle(
+        record(
+            "Marking the coordinator dead (node %s)for group %s.",
+            1,
+            "feedback-enricher",
+            name=COORDINATOR,
+            level=logging.WARNING,
+        )
+    )
+
+
+def test_coordinator_lines_of_a_first_start_are_debug() -> None:
+    quiet = noise_handler(logging.INFO, started=False)
+    coordinator_noise(quiet)
+    assert lines(quiet) == []
+    verbose = noise_handler(logging.DEBUG, started=False)  # LOG_LEVEL=debug still shows them
+    coordinator_noise(verbose)
+    assert lines(verbose) == [
+        "DEBUG Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError",
+        "DEBUG Marking the coordinator dead (node 1)for group feedback-enricher.",
+    ]
+
+
+def test_the_same_lines_are_news_once_the_worker_runs() -> None:
+    running = noise_handler(logging.INFO, started=True)
+    coordinator_noise(running)
+    assert [line.split()[0] for line in lines(running)] == ["ERROR", "WARNING"]
+
+
+def test_only_the_named_logger_and_message_are_lowered() -> None:
+    out = noise_handler(logging.INFO, started=False)
+    # The same words from another logger, and another error from the coordinator, are kept.
+    out.handle(record("Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailable"))
+    out.handle(
+        record(
+            "Group Coordinator Request failed: %s",
+            "[Error 29] GroupAuthorizationFailedError",
+            name=COORDINATOR,
+        )
+    )
+    assert [line.split()[0] for line in lines(out)] == ["ERROR", "ERROR"]
 
 
 def test_json_lines_carry_the_count_as_fields() -> None:
