@@ -15,11 +15,13 @@ A person must be able to read the log, so the one handler does two more things:
 - Expected noise is lowered to DEBUG (`EXPECTED_NOISE`: exact logger plus message
   pattern, each with the reason it is harmless), e.g. the group coordinator that a new
   broker has not loaded yet when the worker first starts.
-- Repeats are throttled (`Throttle`): the first line of a kind goes out at once, then at
-  most one per `REPEAT_INTERVAL_S` carrying the count, e.g. `Unable connect to node with
-  id 1: ... (repeated 812 times in the last 10 s)`. A kind is the logger, the level and
-  the message with its numbers blanked, so a broker that is away logs a few lines a
-  minute instead of dozens a second, whichever address or node id it names.
+- Repeated warnings and errors are throttled (`Throttle`): the first line of a kind goes
+  out at once, then at most one line per `REPEAT_INTERVAL_S` carrying the count, e.g.
+  `Unable connect to node with id 1: ... (repeated 812 times in the last 10 s)`, or for
+  several kinds of one library at once `repeated in the last 10 s: 370x Unable connect
+  ...; 181x Unable to update metadata ...`. A kind is the logger, the level and the
+  message with its numbers blanked, whichever address or node id it names: a broker that
+  is away makes a few lines a minute instead of dozens a second.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ def _clean(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
     return redact(repr(value))
 
 
@@ -216,21 +220,26 @@ class _Seen:
     """One kind of line: when it was last written and what was held back since."""
 
     shown_at: float
+    family: tuple[str, int]
     held: int = 0
     last: logging.LogRecord | None = None
 
 
 class Throttle:
-    """Lets the first record of a kind through, then at most one per interval, with a count.
+    """Lets the first record of a kind through, then at most one line per interval, with counts.
 
-    `admit(record, now)` says which records to write now: this one (if its kind was not
-    written in the last `interval_s`, then carrying the count of the lines held back), and
-    the last held-back line of any other kind whose interval is over. Records below
+    `admit(record, now)` says which records to write now. A record whose kind was not seen
+    in the last `interval_s` is written at once. Others are held back and counted; once a
+    kind's interval is over, the lines held back of its whole family (the same library,
+    e.g. `aiokafka.*`, at the same level) are summed up in one line: the broker going away
+    makes several kinds of client error at once, and they are one story. Records below
     `min_level` always pass: a repeated INFO line is rare and usually means something.
     """
 
-    #: Seconds between two looks for other kinds' overdue counts.
+    #: Seconds between two looks for held-back lines whose interval is over.
     SWEEP_S = 1.0
+    #: Characters of each held-back message quoted in a family's summary.
+    QUOTED_CHARS = 160
 
     def __init__(
         self, interval_s: float = REPEAT_INTERVAL_S, *, min_level: int = logging.WARNING
@@ -243,45 +252,74 @@ class Throttle:
 
     def admit(self, record: logging.LogRecord, now: float) -> list[logging.LogRecord]:
         with self._lock:
-            written = [record]
-            if record.levelno >= self.min_level:
-                kind = kind_of(record)
-                seen = self._kinds.get(kind)
-                if seen is None or now - seen.shown_at >= self.interval_s:
-                    if seen is not None and seen.held:
-                        written = [_counted(record, seen.held + 1, now - seen.shown_at)]
-                    self._kinds[kind] = _Seen(now)
-                else:
-                    seen.held += 1
-                    seen.last = record
-                    written = []
-            return self._overdue(now) + written
+            if record.levelno < self.min_level:
+                return [*self._sweep(now), record]
+            kind = kind_of(record)
+            seen = self._kinds.get(kind)
+            if seen is None or (not seen.held and now - seen.shown_at >= self.interval_s):
+                self._kinds[kind] = _Seen(now, _family(record))
+                return [*self._sweep(now), record]
+            seen.held += 1
+            seen.last = record
+            return self._sweep(now, force=now - seen.shown_at >= self.interval_s)
 
     def drain(self, now: float) -> list[logging.LogRecord]:
-        """The counts still held back (at shutdown); forgets every kind."""
+        """Every line still held back, summed up (at shutdown); forgets every kind."""
         with self._lock:
-            held = [
-                _counted(seen.last, seen.held, now - seen.shown_at)
-                for seen in self._kinds.values()
-                if seen.held and seen.last is not None
-            ]
+            families = {seen.family for seen in self._kinds.values() if seen.held}
+            held = [self._summary(family, now) for family in sorted(families)]
             self._kinds.clear()
             return held
 
-    def _overdue(self, now: float) -> list[logging.LogRecord]:
-        if now - self._swept_at < self.SWEEP_S:
+    def _sweep(self, now: float, *, force: bool = False) -> list[logging.LogRecord]:
+        """Summaries of the families with a kind whose interval is over; quiet kinds forgotten."""
+        if not force and now - self._swept_at < self.SWEEP_S:
             return []
         self._swept_at = now
-        due = []
+        due = set()
         for kind, seen in list(self._kinds.items()):
             if now - seen.shown_at < self.interval_s:
                 continue
-            if seen.held and seen.last is not None:
-                due.append(_counted(seen.last, seen.held, now - seen.shown_at))
-                self._kinds[kind] = _Seen(now)
+            if seen.held:
+                due.add(seen.family)
             else:
                 del self._kinds[kind]
-        return due
+        return [self._summary(family, now) for family in sorted(due)]
+
+    def _summary(self, family: tuple[str, int], now: float) -> logging.LogRecord:
+        """One line for the lines of `family` held back; their kinds start a new interval."""
+        members = sorted(
+            (seen for seen in self._kinds.values() if seen.family == family and seen.held),
+            key=lambda seen: -seen.held,
+        )
+        within = max(1, round(now - min(seen.shown_at for seen in members)))
+        if len(members) == 1:
+            [seen] = members
+            summary = _counted(seen.last, seen.held, within)
+        else:
+            latest = max((seen.last for seen in members), key=lambda r: r.created)
+            repeats = [
+                {"count": seen.held, "message": _message(seen.last)[: self.QUOTED_CHARS]}
+                for seen in members
+            ]
+            summary = logging.makeLogRecord(latest.__dict__)
+            summary.name = family[0]
+            summary.msg = f"repeated in the last {within} s: " + "; ".join(
+                f"{r['count']}x {r['message']}" for r in repeats
+            )
+            summary.args = None
+            summary.exc_info = summary.exc_text = summary.stack_info = None
+            summary.repeated = sum(seen.held for seen in members)
+            summary.within_s = within
+            summary.repeats = repeats
+        for seen in members:
+            seen.shown_at, seen.held, seen.last = now, 0, None
+        return summary
+
+
+def _family(record: logging.LogRecord) -> tuple[str, int]:
+    """The library a record comes from (its logger's first name) and its level."""
+    return record.name.split(".", 1)[0], record.levelno
 
 
 def _counted(record: logging.LogRecord, times: int, within_s: float) -> logging.LogRecord:

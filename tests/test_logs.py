@@ -319,3 +319,61 @@ def test_start_and_stop_summaries_as_json_fields(lifecycle_logger) -> None:
     assert stopped["event"] == "worker_stopped"
     assert (stopped["messages_in"], stopped["messages_out"], stopped["messages_dlq"]) == (0, 0, 0)
     assert 124 <= stopped["uptime_s"] <= 130
+
+
+def test_kinds_of_one_library_are_summed_up_in_one_line() -> None:
+    clock = Clock()
+    out = handler(clock, fmt="json")
+    # The broker goes away: four kinds of aiokafka error, 40 a second, for 25 s.
+    kinds = [
+        ("aiokafka", "Unable connect to node with id %s: %s", (1, "Connect call failed")),
+        ("aiokafka", "Unable to update metadata from %s", ([1],)),
+        ("aiokafka.consumer.fetcher", "Failed fetch messages from %s: %s", (1, "NodeNotReady")),
+        ("aiokafka.consumer.group_coordinator", "Heartbeat failed: %s", ("NodeNotReady",)),
+    ]
+    for i in range(1000):
+        clock.now = 1000 + i / 40
+        name, msg, args = kinds[i % 4] if i < 500 else kinds[i % 2]  # two kinds stop at 12.5 s
+        out.handle(record(msg, *args, name=name))
+    clock.now = 1030
+    out.close()
+    entries = [json.loads(line) for line in lines(out)]
+    assert [e["message"] for e in entries[:4]] == [
+        "Unable connect to node with id 1: Connect call failed",
+        "Unable to update metadata from [1]",
+        "Failed fetch messages from 1: NodeNotReady",
+        "Heartbeat failed: NodeNotReady",
+    ]
+    summaries = entries[4:]
+    assert len(summaries) == 3  # at 10 s, at 20 s, and what was held back when it closed
+    first = summaries[0]
+    assert first["logger"] == "aiokafka" and first["level"] == "error"
+    assert first["message"].startswith(
+        "repeated in the last 10 s: 100x Unable connect to node with id 1: Connect call failed; "
+    )
+    assert [r["count"] for r in first["repeats"]] == [100, 99, 99, 99]
+    assert first["repeated"] == 397 and first["within_s"] == 10
+    # Only the two kinds that kept failing after 12.5 s are in the last line.
+    assert len(summaries[1]["repeats"]) == 4
+    assert {r["message"] for r in summaries[2]["repeats"]} == {
+        "Unable connect to node with id 1: Connect call failed",
+        "Unable to update metadata from [1]",
+    }
+    assert sum(e.get("repeated", 1) for e in entries) == 1000  # every line counted once
+
+
+def test_libraries_and_levels_are_summed_up_apart() -> None:
+    clock = Clock()
+    out = handler(clock)
+    for i in range(100):
+        clock.now = 1000 + i / 5
+        out.handle(record("Unable connect to node with id %s", 1, name="aiokafka"))
+        out.handle(record("Marking the coordinator dead", name="aiokafka", level=logging.WARNING))
+        out.handle(record("[^--Consumer]: Slow processing", name="faust.consumer"))
+    written = lines(out)
+    assert len(written) == 3 + 3 * 1  # each first line, then one line per family at 10 s
+    assert sorted(written[3:]) == [
+        "Marking the coordinator dead (repeated 49 times in the last 10 s)",
+        "Unable connect to node with id 1 (repeated 50 times in the last 10 s)",
+        "[^--Consumer]: Slow processing (repeated 49 times in the last 10 s)",
+    ]
