@@ -92,6 +92,9 @@ def test_broker_away_for_fifteen_seconds_logs_a_few_lines(model_store, tmp_path)
         try:
             asyncio.run(produce(topics.bootstrap, topics.input, feedback(10)))
             asyncio.run(collect(topics, 10, timeout_s=120))
+            # The first worker on a new broker (whose group coordinator is not ready yet).
+            first_start = worker.log.read_text(errors="replace")
+            assert not loud_lines(first_start), "\n".join(loud_lines(first_start))
             before = worker.log.stat().st_size
             broker.stop(port, home=home)
             time.sleep(15)
@@ -114,4 +117,4 @@ def test_broker_away_for_fifteen_seconds_logs_a_few_lines(model_store, tmp_path)
     # The lines held back are counted: with the next line of their kind, or at the latest
     # when the worker stops.
     since_outage = worker.log.read_bytes()[before:].decode(errors="replace")
-    assert re.search(r"\(repeated \d+ times in the last \d+ s\)", since_outage)
+    assert re.search(r"repeated (\d+ times )?in the last \d+ s", since_outage)
