@@ -22,6 +22,7 @@ import faust
 from faust.types import EventT
 
 from stream.contracts import InputFormat, Source
+from stream.lifecycle import announce
 from stream.metrics import record_model_refusal, record_model_swap
 from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
@@ -99,6 +100,7 @@ def create_app(
     )
     app.enrich_job = job
     job.ops = install(app, job, settings)  # /metrics, /healthz, /readyz, /dashboard
+    announce(app, settings, job.ops)  # one summary line at start and one at stop
 
     # Concurrency 1: with more, Faust can commit past a batch still in flight
     # (faust-streaming issue #606).
