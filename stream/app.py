@@ -143,13 +143,13 @@ def faust_app(settings: Settings) -> faust.App:
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
-        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers],
         broker_credentials=_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.auto_offset_reset,
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_host=settings.web_bind,

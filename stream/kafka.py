@@ -9,14 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed, TopicAlreadyExistsError
+from aiokafka.errors import (
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 
-from stream.settings import Settings
+from stream.settings import Settings, UserError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +31,7 @@ log = logging.getLogger(__name__)
 def producer(settings: Settings, **options: object) -> AIOKafkaProducer:
     """A producer for the configured brokers (call `await p.start()`)."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
         acks="all",
         **settings.kafka_client_options(),
         **options,
@@ -37,47 +44,107 @@ def consumer(settings: Settings, *topics: str, **options: object) -> AIOKafkaCon
     options.setdefault("enable_auto_commit", False)
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
         **settings.kafka_client_options(),
         **options,
     )
 
 
-class KafkaAuthError(RuntimeError):
-    """The brokers refused our credentials, or we refused their certificate: do not retry."""
+class KafkaUnavailable(UserError):
+    """No broker answered at KAFKA_BOOTSTRAP_SERVERS within KAFKA_CONNECT_TIMEOUT_S."""
 
 
-async def check_connection(settings: Settings, *, timeout_s: float = 60) -> None:
-    """Wait until a broker answers; fail at once, clearly, if it rejects the credentials."""
-    options = settings.kafka_client_options()
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+class KafkaAuthError(UserError):
+    """The brokers refused our credentials or security protocol, or we refused their
+    certificate: retrying cannot help."""
+
+
+async def check_connection(settings: Settings, *, timeout_s: float | None = None) -> None:
+    """Wait until a broker answers, at most `timeout_s` (default KAFKA_CONNECT_TIMEOUT_S).
+
+    Fails at once, clearly, when a broker rejects the credentials or its listener speaks
+    another security protocol; `KafkaUnavailable` when none answered in time.
+    """
+    timeout_s = settings.kafka_connect_timeout_s if timeout_s is None else timeout_s
+    options = settings.kafka_client_options()  # a bad CA file fails here, before connecting
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    why: dict[str, str] = {}
     while True:
-        for server in servers:
-            host, _, port = server.rpartition(":")
+        for (host, port), server in zip(
+            settings.bootstrap_addresses, settings.bootstrap_servers, strict=True
+        ):
+            left = max(deadline - loop.time(), 0.5)
             try:
-                conn = await create_conn(host, int(port), request_timeout_ms=10_000, **options)
-            except SaslAuthenticationFailed as exc:
-                raise KafkaAuthError(
-                    f"Kafka at {server} rejected the credentials of user "
-                    f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): {exc}. "
-                    "Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM."
-                ) from None
-            except ssl.SSLCertVerificationError as exc:
-                raise KafkaAuthError(
-                    f"the TLS certificate of Kafka at {server} could not be verified "
-                    f"({exc.verify_message}). Set KAFKA_SSL_CAFILE to the CA that signed it."
-                ) from None
-            except (TimeoutError, OSError, KafkaConnectionError) as exc:
-                log.warning("Kafka at %s is not reachable yet: %r", server, exc)
+                conn = await asyncio.wait_for(
+                    create_conn(host, port, request_timeout_ms=int(left * 1000), **options), left
+                )
+            except Exception as exc:  # sorted into "give up" and "try again"
+                _refuse_for_good(settings, server, exc)
+                why[server] = _reason(exc)
+                log.debug("Kafka at %s is not reachable yet: %r", server, exc)
                 continue
             conn.close()
             return
-        if asyncio.get_running_loop().time() > deadline:
-            raise KafkaConnectionError(
-                f"no Kafka broker answered at {settings.kafka_bootstrap_servers}"
+        if loop.time() >= deadline:
+            reasons = "; ".join(f"{server}: {reason}" for server, reason in why.items())
+            raise KafkaUnavailable(
+                f"no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS="
+                f"{settings.kafka_bootstrap_servers} within {timeout_s:g} s ({reasons}): "
+                "start one with `feedback broker start`, or set KAFKA_BOOTSTRAP_SERVERS to your "
+                "brokers' host:port"
             )
-        await asyncio.sleep(1)
+        await asyncio.sleep(min(0.5, max(deadline - loop.time(), 0)))
+
+
+def _refuse_for_good(settings: Settings, server: str, exc: Exception) -> None:
+    """Raise KafkaAuthError for a connection failure that retrying cannot mend."""
+    protocol = settings.kafka_security_protocol
+    if isinstance(exc, SaslAuthenticationFailed):
+        raise KafkaAuthError(
+            f"Kafka at {server} rejected the credentials of user "
+            f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism}): {exc}. "
+            "Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM."
+        ) from None
+    if isinstance(exc, UnsupportedSaslMechanismError):
+        raise KafkaAuthError(
+            f"Kafka at {server}: {exc}. Set KAFKA_SASL_MECHANISM to one of them."
+        ) from None
+    if isinstance(exc, IllegalSaslStateError):
+        raise KafkaAuthError(
+            f"Kafka at {server} does not speak SASL on that port (KAFKA_SECURITY_PROTOCOL="
+            f"{protocol}): it is probably a PLAINTEXT listener. Use the brokers' SASL port in "
+            "KAFKA_BOOTSTRAP_SERVERS, or set KAFKA_SECURITY_PROTOCOL to the listener's protocol."
+        ) from None
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        raise KafkaAuthError(
+            f"the TLS certificate of Kafka at {server} could not be verified "
+            f"({exc.verify_message}). Set KAFKA_SSL_CAFILE to the CA that signed it."
+        ) from None
+    if protocol in ("SSL", "SASL_SSL") and isinstance(
+        exc, ssl.SSLError | ConnectionResetError | asyncio.IncompleteReadError
+    ):
+        raise KafkaAuthError(
+            f"Kafka at {server} broke off the TLS handshake (KAFKA_SECURITY_PROTOCOL={protocol}): "
+            "it is probably a PLAINTEXT listener. Use the brokers' TLS port in "
+            "KAFKA_BOOTSTRAP_SERVERS, or set KAFKA_SECURITY_PROTOCOL to the listener's protocol."
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    """A few words on why a connection attempt failed."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError):
+        return "no answer"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "it closed the connection mid-answer: not a Kafka listener, or another protocol"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, KafkaConnectionError) and isinstance(cause, Exception):
+        return _reason(cause)
+    return str(exc) or type(exc).__name__
 
 
 async def ensure_topics(
@@ -85,23 +152,19 @@ async def ensure_topics(
 ) -> None:
     """Create the topics that do not exist yet (existing ones are left as they are).
 
-    New topics get `partitions` (default TOPIC_PARTITIONS) and TOPIC_REPLICATION.
+    New topics get `partitions` (default TOPIC_PARTITIONS) and TOPIC_REPLICATION; their
+    leaders are awaited for at most `timeout_s`. Raises `KafkaUnavailable` when no broker
+    answers within KAFKA_CONNECT_TIMEOUT_S.
     """
     partitions = partitions or settings.topic_partitions
+    await check_connection(settings)
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options()
-        )
-        try:
-            await admin.start()
-            break
-        except KafkaConnectionError:
-            await admin.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.warning("waiting for Kafka at %s ...", settings.kafka_bootstrap_servers)
-            await asyncio.sleep(1)
+    admin = _admin(settings)
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        await admin.close()
+        raise
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
@@ -113,6 +176,12 @@ async def ensure_topics(
             await _wait_for_leaders(admin, missing, deadline)
     finally:
         await admin.close()
+
+
+def _admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
+    )
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], deadline: float) -> None:
@@ -141,9 +210,7 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], deadl
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:
     """The partition numbers of an existing topic."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options()
-    )
+    admin = _admin(settings)
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])

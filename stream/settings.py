@@ -7,15 +7,71 @@ the local broker (`feedback broker start`).
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The port of a bootstrap server given without one (`kafka` means `kafka:9092`).
+DEFAULT_KAFKA_PORT = 9092
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class UserError(Exception):
+    """A mistake the user can fix: the CLI prints the message as one line and exits 2.
+
+    The message names the setting or file at fault and says what to do about it.
+    """
 
 
 def _default_home() -> Path:
     return Path.home() / ".cache" / "feedback"
+
+
+def parse_bootstrap(servers: str) -> list[tuple[str, int]]:
+    """`host[:port],...` as (host, port) pairs; a host without a port means 9092.
+
+    Raises ValueError with the fix for lists that cannot be meant: separators other than
+    commas, a URL scheme, a port that is not a port, an empty list.
+    """
+    addresses = []
+    for entry in (e.strip() for e in servers.split(",")):
+        if not entry:
+            continue
+        if ";" in entry or any(c.isspace() for c in entry):
+            raise ValueError("use commas between brokers (host1:9092,host2:9092)")
+        if "://" in entry:
+            raise ValueError(f"write {entry!r} as host:port, without a scheme")
+        if entry.startswith("["):  # [IPv6]:port
+            host, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":") if rest.startswith(":") else rest or None
+        elif entry.count(":") > 1:
+            raise ValueError(f"write the IPv6 address {entry!r} as [address]:port")
+        else:
+            host, sep, port = entry.partition(":")
+            port = port if sep else None
+        if not host:
+            raise ValueError(f"{entry!r} has no host name")
+        if port is None:
+            addresses.append((host, DEFAULT_KAFKA_PORT))
+        elif port.isdigit() and 0 < int(port) < 65536:
+            addresses.append((host, int(port)))
+        else:
+            raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+    if not addresses:
+        raise ValueError("no broker given: set it to host:port (e.g. 127.0.0.1:9092)")
+    return addresses
+
+
+def bootstrap_list(servers: str) -> list[str]:
+    """`host[:port],...` as `host:port` strings (ports filled in); ValueError as above."""
+    return [
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        for host, port in parse_bootstrap(servers)
+    ]
 
 
 class Settings(BaseSettings):
@@ -25,7 +81,14 @@ class Settings(BaseSettings):
 
     # --- Kafka connection -------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+        "127.0.0.1:9092",
+        description="Comma-separated host:port list of Kafka brokers (port 9092 if left out).",
+    )
+    kafka_connect_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=600,
+        description="How long commands wait at start for a Kafka broker to answer, in seconds.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How clients talk to the brokers."
@@ -35,7 +98,10 @@ class Settings(BaseSettings):
     )
     kafka_sasl_username: str | None = Field(None, description="SASL user name.")
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
-    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="CA bundle (PEM) to verify the brokers; empty: the system trust store.",
+    )
 
     # --- Topics ------------------------------------------------------------------------
     input_topic: str = Field("feedback", description="Raw feedback (JSON objects).")
@@ -76,6 +142,11 @@ class Settings(BaseSettings):
     app_id: str = Field(
         "feedback-enricher", description="Faust app id, which is also the consumer group."
     )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description="Where a consumer group without committed offsets (a new APP_ID) starts: "
+        "`earliest` enriches every message still in the topic, `latest` only new ones.",
+    )
     batch_max: int = Field(
         256, ge=1, description="Most messages per batch (`stream.take`); tuned by `feedback bench`."
     )
@@ -95,9 +166,13 @@ class Settings(BaseSettings):
     uncertain_below: float = Field(
         0.5, ge=0, le=1, description="Sentiment below this confidence is flagged `uncertain`."
     )
-    web_port: int = Field(6066, description="Port of the worker's web server (Faust's WEB_PORT).")
+    web_port: int = Field(
+        6066, ge=1, le=65535, description="Port of the worker's web server (Faust's WEB_PORT)."
+    )
     web_bind: str = Field("127.0.0.1", description="Address the web server binds to.")
-    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error (any case)."
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="Log lines as `text` (for a terminal) or `json` (one object per line); "
@@ -122,7 +197,8 @@ class Settings(BaseSettings):
     )
     model_version: str | None = Field(
         None,
-        description="Pin the worker to this model version (default: the latest in the store).",
+        description="Pin the worker to this model version (default: the promoted one, which "
+        "follows promotions and rollbacks).",
         validation_alias=AliasChoices("model_version", "feedback_model_version"),
     )
 
@@ -146,6 +222,32 @@ class Settings(BaseSettings):
         None, ge=1, description="Epochs per retraining (default: the model config's)."
     )
 
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_list(cls, value: str) -> str:
+        return ",".join(bootstrap_list(value))
+
+    @field_validator("kafka_ssl_cafile", "model_version", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        """An empty KAFKA_SSL_CAFILE means the system's CAs; an empty MODEL_VERSION, none pinned."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def bootstrap_addresses(self) -> list[tuple[str, int]]:
+        """KAFKA_BOOTSTRAP_SERVERS as (host, port) pairs."""
+        return parse_bootstrap(self.kafka_bootstrap_servers)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """KAFKA_BOOTSTRAP_SERVERS as `host:port` strings, for the Kafka clients."""
+        return bootstrap_list(self.kafka_bootstrap_servers)
+
     @property
     def model_dir(self) -> Path:
         """The model store actually used."""
@@ -161,11 +263,27 @@ class Settings(BaseSettings):
                 self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
             )
         if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
-            options["ssl_context"] = create_ssl_context(cafile=cafile)
+            options["ssl_context"] = self.ssl_context()
         return options
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A TLS context trusting KAFKA_SSL_CAFILE, else the system trust store.
+
+        Raises UserError when the file is missing or holds no PEM certificate.
+        """
+        cafile = self.kafka_ssl_cafile
+        fix = "point it at the brokers' CA bundle (PEM), or leave it empty for the system's CAs"
+        if cafile is not None and not cafile.expanduser().is_file():
+            raise UserError(f"KAFKA_SSL_CAFILE={cafile} is not a file: {fix}")
+        try:
+            return ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH, cafile=str(cafile.expanduser()) if cafile else None
+            )
+        except (ssl.SSLError, OSError) as exc:
+            raise UserError(
+                f"KAFKA_SSL_CAFILE={cafile} holds no usable PEM certificate "
+                f"({getattr(exc, 'reason', None) or exc}): {fix}"
+            ) from None
 
     def masked(self) -> dict[str, object]:
         """The effective configuration as plain values, secrets masked."""

@@ -438,7 +438,7 @@ def _stop_workers(workers: list[WorkerProcess], timeout_s: float = 30) -> None:
 @contextlib.asynccontextmanager
 async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_options()
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
     )
     await admin.start()
     try:
