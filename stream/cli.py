@@ -3,6 +3,11 @@
 Each subcommand is thin: parse arguments, call a library function, print.
 Heavy imports (torch, spaCy, Faust) happen inside the handlers so that
 `feedback --help` and `feedback broker status` stay fast.
+
+`main` is the one place that reads the settings (handed to the handlers as
+`args.settings`), sets up logging (LOG_LEVEL, LOG_FORMAT) and turns a user's mistake
+(`UserError`, a bad setting) into one line `error: ...` on stderr and exit code 2.
+Handlers check what they can (files, ports, model versions) before Kafka and the model.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from stream.settings import Settings, settings_table
+from stream.settings import Settings, UserError, settings_table
 
 
 def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
@@ -24,15 +29,11 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
     Handler = Callable[[argparse.Namespace], int]
 
     def handler(action: Handler) -> Handler:
-        """Wrap an action: set up logging; report broker errors as a message and exit code 1."""
+        """Wrap an action: report broker errors as a message and exit code 1."""
 
         def wrapped(args: argparse.Namespace) -> int:
-            import logging
-
             from stream.broker import BrokerError
 
-            if not logging.getLogger().handlers:
-                logging.basicConfig(level=logging.INFO, format="%(message)s")
             try:
                 return action(args)
             except (BrokerError, ValueError) as err:
@@ -43,7 +44,7 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
 
     def broker_options(args: argparse.Namespace) -> dict:
         return {
-            "home": Settings().feedback_home,
+            "home": args.settings.feedback_home,
             "version": args.version,
             "sasl_port": args.sasl_port,
             "sasl_users": dict(args.sasl_user) if args.sasl_user else None,
@@ -71,14 +72,15 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
     def stop(args: argparse.Namespace) -> int:
         from stream import broker
 
-        print("stopped" if broker.stop(args.port, home=Settings().feedback_home) else "not running")
+        stopped = broker.stop(args.port, home=args.settings.feedback_home)
+        print("stopped" if stopped else "not running")
         return 0
 
     @handler
     def status(args: argparse.Namespace) -> int:
         from stream import broker
 
-        current = broker.status(args.port, home=Settings().feedback_home)
+        current = broker.status(args.port, home=args.settings.feedback_home)
         print(f"running: {'yes' if current.running else 'no'}")
         print(f"pid: {current.pid or '-'}")
         print(f"version: {current.version or '-'}")
@@ -95,7 +97,7 @@ def _add_broker_commands(sub: argparse._SubParsersAction) -> None:
         from stream import broker
 
         version = args.version or broker.DEFAULT_VERSION
-        print(broker.ensure_kafka(version, home=Settings().feedback_home))
+        print(broker.ensure_kafka(version, home=args.settings.feedback_home))
         return 0
 
     def sasl_user(text: str) -> tuple[str, str]:
@@ -170,9 +172,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
         )
 
     def store_of(args: argparse.Namespace) -> Path:
-        # Read from the settings only when the command runs, so that a bad
-        # environment is reported by main() like for every other command.
-        return (args.store or Settings().model_dir).expanduser()
+        return (args.store or args.settings.model_dir).expanduser()
 
     def train(args: argparse.Namespace) -> int:
         from nlp.commands import train_command
@@ -275,13 +275,6 @@ def _add_stream_commands(sub: argparse._SubParsersAction) -> None:
     config.set_defaults(handler=_config)
 
 
-def _logging(settings: Settings) -> dict:
-    """LOG_FORMAT (json|text) and LOG_LEVEL, secrets masked; returns the dictConfig for Faust."""
-    from stream.logs import configure
-
-    return configure(settings)
-
-
 def _model_loader(settings: Settings):
     """A function loading (and verifying) one model version with the settings' options."""
     from nlp import load_enricher
@@ -300,21 +293,91 @@ def _model_loader(settings: Settings):
 def _load_enricher(settings: Settings):
     """The model the settings ask for: the pinned version, else the promoted one.
 
-    On a store with no model at all, the default model is trained first.
+    On a store with no model at all, the default model is trained first. An unknown
+    MODEL_VERSION or a damaged model is a `UserError`.
     """
-    from nlp import ModelStore, ensure_default_model
+    from nlp import ModelError, ModelStore, ensure_default_model
 
+    _check_model_version(settings)
     if settings.model_version is None and not ModelStore(settings.model_dir).versions():
         ensure_default_model(settings.model_dir)
-    return _model_loader(settings)(settings.model_version)
+    try:
+        return _model_loader(settings)(settings.model_version)
+    except ModelError as exc:
+        raise UserError(f"the model store {settings.model_dir} cannot serve: {exc}") from None
+
+
+def _check_model_version(settings: Settings) -> None:
+    """A pinned MODEL_VERSION must be in the model store (checked before Kafka or the model)."""
+    if settings.model_version is not None:
+        _check_stored(settings, settings.model_version, pinned=True)
+
+
+def _check_stored(settings: Settings, version: str, *, pinned: bool = False) -> None:
+    """`version` is in the store, or a UserError that lists the versions there."""
+    from nlp import ModelError, ModelStore
+
+    store = ModelStore(settings.model_dir)
+    with contextlib.suppress(ModelError):  # ModelError: not even a valid version name
+        if store.exists(version):
+            return
+    promoted = store.promoted()
+    versions = [f"{v} (promoted)" if v == promoted else v for v in store.versions()]
+    what = f"MODEL_VERSION={version}" if pinned else f"model version {version!r}"
+    fix = "pick one from `feedback models list`" if versions else "train one with `feedback train`"
+    if pinned:
+        fix += ", or unset MODEL_VERSION to serve the promoted one"
+    raise UserError(
+        f"{what} is not in the model store {settings.model_dir} "
+        f"({'versions: ' + ', '.join(versions) if versions else 'it is empty'}): {fix}"
+    )
+
+
+def _check_web_port(settings: Settings) -> None:
+    """WEB_BIND:WEB_PORT can be listened on (checked before the model loads)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(
+            settings.web_bind, settings.web_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        raise UserError(
+            f"WEB_BIND={settings.web_bind} is not an address of this machine: "
+            "set it to 127.0.0.1, 0.0.0.0 or one of its addresses"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"WEB_PORT={settings.web_port} is already in use on {settings.web_bind} "
+                    "(another worker?): set WEB_PORT to a free port"
+                ) from None
+            raise UserError(
+                f"cannot listen on WEB_BIND={settings.web_bind} WEB_PORT={settings.web_port} "
+                f"({exc.strerror}): set them to an address and port this machine can use"
+            ) from None
+
+
+def _connect(settings: Settings) -> None:
+    """Wait for Kafka (at most KAFKA_CONNECT_TIMEOUT_S); a `UserError` saying why if it fails."""
+    import asyncio
+
+    from stream.kafka import check_connection
+
+    asyncio.run(check_connection(settings))
 
 
 def _demo(args: argparse.Namespace) -> int:
     from stream.demo import SAMPLE, run_demo
 
-    settings = Settings()
-    logging.basicConfig(level=logging.WARNING)
-    return run_demo(settings, sample=args.sample or SAMPLE, timeout_s=args.timeout)
+    return run_demo(args.settings, sample=args.sample or SAMPLE, timeout_s=args.timeout)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -323,15 +386,13 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from stream.app import create_app
-    from stream.kafka import KafkaAuthError, check_connection, ensure_topics
+    from stream.kafka import ensure_topics
+    from stream.logs import dict_config
 
-    settings = Settings()
-    logging_config = _logging(settings)
-    try:
-        asyncio.run(check_connection(settings))
-    except KafkaAuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = args.settings
+    _check_model_version(settings)
+    _check_web_port(settings)
+    _connect(settings)
     enricher = _load_enricher(settings)
     topics = [
         settings.input_topic,
@@ -343,7 +404,7 @@ def _worker(args: argparse.Namespace) -> int:
     app = create_app(settings, enricher, load_version=_model_loader(settings))
     # Faust (mode) reconfigures logging when the worker starts: hand it ours (LOG_FORMAT).
     worker = faust.Worker(
-        app, loglevel=settings.log_level, quiet=True, logging_config=logging_config
+        app, loglevel=settings.log_level, quiet=True, logging_config=dict_config(settings)
     )
     try:
         worker.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
@@ -403,16 +464,11 @@ def _enrich(args: argparse.Namespace) -> int:
 def _trainer(args: argparse.Namespace) -> int:
     import asyncio
 
-    from stream.kafka import KafkaAuthError, check_connection
     from stream.trainer import Trainer
 
-    settings = Settings()
-    _logging(settings)
-    try:
-        asyncio.run(check_connection(settings))
-    except KafkaAuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = args.settings
+    _check_model_version(settings)
+    _connect(settings)
     _load_enricher(settings)  # a store with no model gets the default one first
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Trainer(settings).run())
@@ -424,8 +480,10 @@ def _labels_import(args: argparse.Namespace) -> int:
 
     from stream.labels import import_labels
 
-    settings = Settings()
-    logging.basicConfig(level=logging.WARNING)
+    settings = args.settings
+    if not args.file.is_file():
+        raise UserError(f"{args.file}: no such file (give a JSONL file of labels)")
+    _connect(settings)
     sent, rejected = asyncio.run(import_labels(settings, args.file))
     for line, detail in rejected:
         print(f"line {line}: {detail}", file=sys.stderr)
@@ -437,7 +495,7 @@ def _config(args: argparse.Namespace) -> int:
     if args.markdown:
         print(settings_table())
         return 0
-    for name, value in Settings().masked().items():
+    for name, value in args.settings.masked().items():
         print(f"{name.upper():<28} {value}")
     return 0
 
@@ -458,7 +516,10 @@ def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--plot", type=Path, help="PNG of the sweep (default: OUTPUT with .png)")
     bench.add_argument(
-        "--bootstrap", metavar="HOST:PORT", help="use this Kafka instead of a private broker"
+        "--bootstrap",
+        type=_bootstrap_list,
+        metavar="HOST:PORT",
+        help="use this Kafka instead of a private broker",
     )
     bench.add_argument("--messages", type=int, help="messages to generate (default 20000)")
     bench.add_argument("--keep-logs", action="store_true", help="keep the workers' logs")
@@ -466,7 +527,6 @@ def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
     def run_bench(args: argparse.Namespace) -> int:
         from stream.bench.run import main
 
-        logging.basicConfig(level=logging.WARNING)
         return main(
             quick=args.quick,
             output=args.output,
@@ -477,6 +537,16 @@ def _add_bench_commands(sub: argparse._SubParsersAction) -> None:
         )
 
     bench.set_defaults(handler=run_bench)
+
+
+def _bootstrap_list(text: str) -> str:
+    """A `host[:port],...` argument, read as KAFKA_BOOTSTRAP_SERVERS is."""
+    from stream.settings import bootstrap_list
+
+    try:
+        return ",".join(bootstrap_list(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_model_operations(models: argparse.ArgumentParser) -> None:
@@ -492,7 +562,9 @@ def _add_model_operations(models: argparse.ArgumentParser) -> None:
 def _models_promote(args: argparse.Namespace) -> int:
     from stream.models import promote
 
-    record = promote(Settings(), args.version)
+    _check_stored(args.settings, args.version)
+    _connect(args.settings)
+    record = promote(args.settings, args.version)
     print(f"promoted {record['version']} (was {record['previous']}); announced to the workers")
     return 0
 
@@ -500,8 +572,9 @@ def _models_promote(args: argparse.Namespace) -> int:
 def _models_rollback(args: argparse.Namespace) -> int:
     from stream.models import ModelRefused, rollback
 
+    _connect(args.settings)
     try:
-        record = rollback(Settings())
+        record = rollback(args.settings)
     except ModelRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -514,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="feedback",
         description="Streaming customer-feedback processor: sentiment and entities over Kafka.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_stream_commands(sub)
     _add_broker_commands(sub)
@@ -523,30 +597,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("feedback-stream")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
+
+
 def _settings_errors(exc: Exception) -> str:
-    """A bad environment variable / .env line, said plainly (secret values never echoed)."""
-    lines = ["error: invalid configuration:"]
+    """A bad environment variable / .env line, one line each (secret values never echoed)."""
+    lines = []
     for error in exc.errors():  # type: ignore[attr-defined]
         name = str(error["loc"][0]) if error["loc"] else "?"
         field = Settings.model_fields.get(name)
         secret = field is not None and "Secret" in str(field.annotation)
         shown = "" if secret else f" (got {error.get('input')!r})"
-        lines.append(f"  {name.upper()}: {error['msg']}{shown}")
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"error: {name.upper()}: {message}{shown}")
     return "\n".join(lines)
+
+
+def _configure_logging(settings: Settings) -> None:
+    """LOG_LEVEL and LOG_FORMAT for every command, secrets masked.
+
+    A program that calls `main` with logging already set up (a test) keeps its own.
+    """
+    from stream.logs import configure
+
+    if not logging.getLogger().handlers:
+        configure(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        args.settings = Settings()
+        _configure_logging(args.settings)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
         print(_settings_errors(exc), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `feedback ... | head -1`: the reader has gone
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a program killed by SIGPIPE
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
