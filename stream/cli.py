@@ -390,8 +390,9 @@ def _worker(args: argparse.Namespace) -> int:
     from stream.logs import dict_config
 
     settings = args.settings
-    _check_model_version(settings)
     _check_web_port(settings)
+    settings.kafka_client_options()  # a bad KAFKA_SSL_CAFILE is a UserError here
+    _check_model_version(settings)
     _connect(settings)
     enricher = _load_enricher(settings)
     topics = [
