@@ -650,9 +650,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_settings_errors(exc), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `feedback ... | head -1`: the reader has gone
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python exits
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # as a program killed by SIGPIPE
+        return 1
     except KeyboardInterrupt:
         return 130
 
