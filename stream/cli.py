@@ -377,6 +377,8 @@ def _connect(settings: Settings) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from stream.demo import SAMPLE, run_demo
 
+    if "log_level" not in args.settings.model_fields_set:
+        logging.getLogger().setLevel(logging.WARNING)  # the demo prints its own progress
     return run_demo(args.settings, sample=args.sample or SAMPLE, timeout_s=args.timeout)
 
 

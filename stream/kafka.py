@@ -18,6 +18,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import (
     IllegalSaslStateError,
     KafkaConnectionError,
+    KafkaError,
     SaslAuthenticationFailed,
     TopicAlreadyExistsError,
     UnsupportedSaslMechanismError,
@@ -79,8 +80,8 @@ async def check_connection(settings: Settings, *, timeout_s: float | None = None
                 conn = await asyncio.wait_for(
                     create_conn(host, port, request_timeout_ms=int(left * 1000), **options), left
                 )
-            except Exception as exc:  # sorted into "give up" and "try again"
-                _refuse_for_good(settings, server, exc)
+            except (OSError, TimeoutError, KafkaError, asyncio.IncompleteReadError) as exc:
+                _refuse_for_good(settings, server, exc)  # or try again
                 why[server] = _reason(exc)
                 log.debug("Kafka at %s is not reachable yet: %r", server, exc)
                 continue
