@@ -8,11 +8,11 @@ The stream worker needs only::
     [e.to_dict() for e in enricher.enrich(texts)]
 """
 
+from .bootstrap import ensure_default_model
 from .enricher import Enricher, load_enricher
 from .errors import ModelCorruptError, ModelError, ModelMismatchError, ModelNotFoundError
 from .schema import SENTIMENT_LABELS, Enrichment, Entity, Sentiment
 from .store import ModelStore
-from .training import ensure_default_model
 
 __all__ = [
     "SENTIMENT_LABELS",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .store import ModelStore
 
 
@@ -21,13 +23,27 @@ def train_command(
     report_dir: str | None = None,
     promote: bool = True,
 ) -> int:
-    """Train a version (progress bars, per-epoch losses), store it, optionally write a report."""
-    from .evaluation import evaluate_version, format_report, write_report
-    from .training import load_config, train_model
+    """Train a version (progress bars, per-epoch losses), store it, optionally write a report.
 
-    overrides = {"data.feedback": [str(Path(p).resolve()) for p in data]} if data else {}
-    cfg = load_config(config, overrides)
-    card = train_model(store, cfg, version=version, seed=seed, epochs=epochs, promote=promote)
+    A config that cannot be read or breaks the schema: one `error:` line, exit status 2.
+    """
+    from .config import load_config
+    from .evaluation import evaluate_version, format_report, write_report
+    from .training import train_model
+
+    overrides: dict[str, Any] = {}
+    if data:
+        overrides["data.feedback"] = [str(Path(p).resolve()) for p in data]
+    if seed is not None:
+        overrides["data.seed"] = seed
+    if epochs is not None:
+        overrides |= {"sentiment.epochs": epochs, "ner.epochs": epochs}
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    card = train_model(store, cfg, version=version, promote=promote)
     print(f"trained {card['version']} in {card['training_seconds']} s -> {Path(store)}")
     print(json.dumps(card["metrics"]["validation"], indent=2, default=float))
     if report_dir:

@@ -34,9 +34,9 @@ class Enricher:
         features: FeatureConfig,
         *,
         labels: Sequence[str] = SENTIMENT_LABELS,
-        uncertain_below: float = 0.5,
-        max_chars: int = 20_000,
-        batch_size: int = 64,
+        uncertain_below: float,
+        max_chars: int,
+        batch_size: int,
         card: dict | None = None,
     ) -> None:
         self.version = version
@@ -102,10 +102,12 @@ def load_enricher(
     store: str | Path,
     version: str | None = None,
     *,
-    uncertain_below: float = 0.5,
+    uncertain_below: float | None = None,
     torch_threads: int | None = None,
 ) -> Enricher:
     """Load a verified model version (default: the promoted one, else the newest).
+
+    `uncertain_below` defaults to the model card's (the training config's [inference]).
 
     Raises a `ModelError` subclass when the store/version is missing, files are
     corrupt or truncated (sha256 mismatch), or the parts disagree (labels, dims).
@@ -115,7 +117,7 @@ def load_enricher(
 
     from . import pipeline  # noqa: F401  (registers our spaCy factories and filters)
 
-    if not 0.0 <= uncertain_below <= 1.0:
+    if uncertain_below is not None and not 0.0 <= uncertain_below <= 1.0:
         raise ValueError("uncertain_below must be within [0, 1]")
     model_store = ModelStore(store)
     version = model_store.resolve(version)
@@ -124,9 +126,13 @@ def load_enricher(
     try:
         labels = card["sentiment"]["labels"]
         features = FeatureConfig.from_dict(card["sentiment"]["features"])
-        inference = card.get("inference", {})
+        inference = card["inference"]
+        card_uncertain_below = float(inference["uncertain_below"])
+        max_chars, batch_size = int(inference["max_chars"]), int(inference["batch_size"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelMismatchError(f"{version}: model card lacks sentiment settings ({exc})") from exc
+        raise ModelMismatchError(
+            f"{version}: model card lacks sentiment or inference settings ({exc})"
+        ) from exc
     if list(labels) != list(SENTIMENT_LABELS):
         raise ModelMismatchError(f"{version}: sentiment labels {labels} != {SENTIMENT_LABELS}")
     if torch_threads is not None:
@@ -147,8 +153,8 @@ def load_enricher(
         classifier,
         features,
         labels=labels,
-        uncertain_below=uncertain_below,
-        max_chars=int(inference.get("max_chars", 20_000)),
-        batch_size=int(inference.get("batch_size", 64)),
+        uncertain_below=card_uncertain_below if uncertain_below is None else uncertain_below,
+        max_chars=max_chars,
+        batch_size=batch_size,
         card=card,
     )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class ConfigError(ValueError):
+    """A training config cannot be read or breaks its schema; the message names the setting."""
+
+
 class ModelError(Exception):
     """Base class: a model version cannot be found, read, trusted or used."""
 

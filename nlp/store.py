@@ -8,12 +8,15 @@ Layout::
     <store>/PROMOTED                      the version `load_enricher(version=None)` uses
 
 A version is built in `<store>/.tmp-*` and renamed into place, so readers
-never see half-written versions.  Loading verifies every file's sha256.
+never see half-written versions.  Loading verifies every file's sha256.  Writers that
+must not race (two processes bootstrapping the same default model) hold `lock()`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -22,13 +25,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .data import sha256_file
 from .errors import ModelCorruptError, ModelError, ModelMismatchError, ModelNotFoundError
 
 CARD = "model-card.json"
 PROMOTED = "PROMOTED"
 FORMAT = "feedback-nlp/1"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_version_name(version: str) -> str:
@@ -103,6 +113,17 @@ class ModelStore:
                 f"no models in {self.root}; run `feedback train` or ensure_default_model()"
             )
         return versions[-1]
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the whole store, across processes, for the block."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def writing(self, version: str) -> Iterator[Path]:

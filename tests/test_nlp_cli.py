@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nlp import ModelStore, load_enricher
-from nlp.data import DEV_SET
-from nlp.training import DEFAULT_CONFIG
+from nlp.config import DEFAULT_CONFIG
+from nlp.corpus import DEV_SET
 from stream.cli import main
 
 TINY = {
@@ -75,6 +75,21 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
     assert main(["models", "list", "--store", str(store)]) == 0
     assert "* v1" in capsys.readouterr().out
     assert main(["evaluate", "--store", str(tmp_path / "empty")]) == 1
+
+
+def test_a_bad_config_is_one_error_line_before_training(
+    tmp_path: Path, tiny: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(tiny[0].read_text("utf-8").replace("dim = 8", "dim = -1"), "utf-8")
+    store = tmp_path / "store"
+    assert main(["train", "--store", str(store), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: training config") and "sentiment.dim" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert main(["train", "--store", str(store), "--config", str(tiny[0]), "--epochs", "0"]) == 2
+    assert "sentiment.epochs" in capsys.readouterr().err
+    assert not store.exists()
 
 
 def test_training_is_reproducible(tmp_path: Path, tiny: tuple[Path, Path]) -> None:

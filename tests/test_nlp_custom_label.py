@@ -1,11 +1,12 @@
-"""The seed tutorial reproduced: a blank English pipeline learns a brand-new label (GADGET)."""
+"""spaCy's NER training recipe: a blank English pipeline learns a brand-new label (GADGET)."""
 
 from __future__ import annotations
 
 import spacy
 
-from nlp.data import Record
+from nlp.config import load_config
 from nlp.ner import make_examples, train_ner
+from nlp.schema import Record
 
 TRAIN = [
     ("I just bought a new iPhone", [(20, 26, "GADGET")]),
@@ -37,7 +38,8 @@ def test_pretrained_ner_gets_new_label_without_losing_old_ones() -> None:
     from nlp.ner import rehearsal_examples
     from nlp.pipeline import load_base
 
-    nlp, teacher = load_base(), load_base()
+    base = load_config().ner.base
+    nlp, teacher = load_base(base), load_base(base)
     records = [Record(text, None, spans) for text, spans in TRAIN]
     examples = make_examples(nlp, records, teacher, annotated_labels=["GADGET"])
     examples += rehearsal_examples(

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from nlp.data import DATA_DIR, DEV_SET, SOURCES, read_jsonl
-from nlp.training import load_config
+from nlp.config import load_config
+from nlp.corpus import DATA_DIR, DEV_SET, SOURCES, read_jsonl
+from nlp.schema import SENTIMENT_LABELS
 
 TRAINING = sorted(DATA_DIR.glob("train_feedback*.jsonl"))
 
 
 def test_every_training_file_is_configured_and_has_provenance() -> None:
-    configured = set(load_config()["data"]["feedback"])
+    configured = set(load_config().data.feedback)
     assert {p.name for p in TRAINING} == configured
     assert configured <= set(SOURCES)
 
@@ -39,13 +41,22 @@ def test_check_data_rejects_a_dev_text_copied_into_training(tmp_path: Path) -> N
     assert done.returncode == 1
 
 
-def _words(text: str) -> set[str]:
+def _word_set(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
 def test_no_dev_text_is_a_near_copy_of_a_training_text() -> None:
-    train = [_words(r.text) for p in TRAINING for r in read_jsonl(p)]
+    train = [_word_set(r.text) for p in TRAINING for r in read_jsonl(p)]
     for record in read_jsonl(DEV_SET):
-        dev = _words(record.text)
+        dev = _word_set(record.text)
         overlap = max(len(dev & t) / len(dev | t) for t in train)
         assert overlap < 0.5, record.text
+
+
+def test_check_data_labels_equal_the_packages() -> None:
+    """check_data.py runs without the nlp package, so it keeps its own copy of the labels."""
+    spec = importlib.util.spec_from_file_location("check_data", DATA_DIR / "check_data.py")
+    check_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_data)
+    assert check_data.SENTIMENTS == SENTIMENT_LABELS
+    assert load_config().ner.labels == check_data.LABELS

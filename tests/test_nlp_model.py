@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nlp import Enricher, ModelStore, ensure_default_model, load_enricher
-from nlp.data import DEV_SET
+from nlp.corpus import DEV_SET
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,10 @@ def test_uncertain_flag_follows_threshold(store: Path) -> None:
     half = load_enricher(store, uncertain_below=0.5).enrich(texts)
     for r in half:
         assert r.sentiment.uncertain == (max(r.sentiment.scores.values()) < 0.5)
+    # without an argument, the threshold is the model card's (the config's [inference])
+    default = load_enricher(store)
+    assert default.uncertain_below == default.card["inference"]["uncertain_below"]
+    assert default.max_chars == default.card["inference"]["max_chars"]
 
 
 HOSTILE = [
@@ -111,8 +115,8 @@ def test_hostile_strings_give_valid_offsets(enricher: Enricher) -> None:
 def test_dev_set_quality_floor(store: Path) -> None:
     from nlp.evaluation import evaluate_version
 
-    # The targets of the models issue, on the held-out dev set (the default model's
-    # training is seeded, so this is the same number on every machine).
+    # The quality floor on the held-out dev set (the default model's training is seeded,
+    # so this is the same number on every machine).
     report = evaluate_version(store, data=DEV_SET)
     assert report["sentiment_accuracy"] >= 0.85, report["sentiment"]
     assert report["sentiment_macro_f1"] >= 0.80, report["sentiment"]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nlp.data import Record
+from nlp.corpus import assign_folds
 from nlp.errors import ModelMismatchError
 from nlp.features import FeatureConfig
+from nlp.schema import Record
 from nlp.sentiment import (
     SentimentClassifier,
     SentimentEnsemble,
@@ -19,7 +20,6 @@ from nlp.sentiment import (
     pack,
     save_classifier,
 )
-from nlp.training import assign_folds
 
 LABELS = ("negative", "neutral", "positive")
 FEATURES = FeatureConfig(n_buckets=512, char_ngrams=(3,))

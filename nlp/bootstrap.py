@@ -1,0 +1,43 @@
+"""The default model: trained once per config + data + code revision, shared by processes.
+
+`ensure_default_model` is what a fresh install, the Docker build and the tests call: it
+returns at once when the store already holds a sound copy of the default version.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .config import load_config, version_id
+from .errors import ModelError
+from .progress import Reporter
+from .store import ModelStore
+from .training import train_model
+
+log = logging.getLogger(__name__)
+
+
+def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True) -> str:
+    """Train and store the default model for the current data + config unless already there.
+
+    Idempotent and safe to call from several processes at once (they wait on the store's
+    lock; one trains); a damaged copy of the default version is rebuilt. Returns the
+    version id (a hash of config, data and code revision); that version is promoted.
+    """
+    config = load_config()
+    version = version_id(config)
+    model_store = ModelStore(store)
+    with model_store.lock():
+        if model_store.exists(version):
+            try:
+                model_store.verify(version)
+            except ModelError as exc:  # derived data: rebuild rather than fail forever
+                log.warning("default model %s is damaged (%s); retraining", version, exc)
+                model_store.delete(version)
+        if not model_store.exists(version):
+            train_model(store, config, version=version, progress=progress, promote=False)
+            model_store.verify(version)
+        if model_store.promoted() != version:
+            model_store.promote(version)
+    return version
