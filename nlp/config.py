@@ -100,7 +100,7 @@ class NerConfig(Section):
 
 
 class InferenceConfig(Section):
-    """[inference]: stored in the model card and used by every `Enricher` of the model."""
+    """[inference]: stored in the model card and used by every `FeedbackModel` of the model."""
 
     uncertain_below: float = Field(ge=0, le=1)
     max_chars: int = Field(gt=0)

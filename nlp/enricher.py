@@ -1,4 +1,4 @@
-"""Loading a stored model version and enriching batches of texts."""
+"""A model version in memory (`FeedbackModel`): loading it from the store, enriching texts."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIM = " \t\r\n\x00\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"
 
 
-class Enricher:
+class FeedbackModel:
     """A loaded model version: spaCy pipeline (NER + catalogue) and the sentiment head.
+
+    `uncertain_below` and `max_chars` are the caller's: `load_enricher` passes the ones it
+    is given, else the model card's (the training config's `[inference]`).
 
     `enrich` runs one `nlp.pipe` over the batch and one torch forward pass.  Calls
     are serialised by a lock: use it from one worker thread at a time for speed.
@@ -103,11 +106,14 @@ def load_enricher(
     version: str | None = None,
     *,
     uncertain_below: float | None = None,
+    max_chars: int | None = None,
     torch_threads: int | None = None,
-) -> Enricher:
+) -> FeedbackModel:
     """Load a verified model version (default: the promoted one, else the newest).
 
-    `uncertain_below` defaults to the model card's (the training config's [inference]).
+    `uncertain_below` (flag sentiment less confident than this) and `max_chars` (analyse
+    at most this much of each text) are the caller's; None takes the model card's, which
+    is the training config's `[inference]`. The stream worker passes its settings'.
 
     Raises a `ModelError` subclass when the store/version is missing, files are
     corrupt or truncated (sha256 mismatch), or the parts disagree (labels, dims).
@@ -119,6 +125,8 @@ def load_enricher(
 
     if uncertain_below is not None and not 0.0 <= uncertain_below <= 1.0:
         raise ValueError("uncertain_below must be within [0, 1]")
+    if max_chars is not None and max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
     model_store = ModelStore(store)
     version = model_store.resolve(version)
     card = model_store.verify(version)
@@ -127,8 +135,11 @@ def load_enricher(
         labels = card["sentiment"]["labels"]
         features = FeatureConfig.from_dict(card["sentiment"]["features"])
         inference = card["inference"]
-        card_uncertain_below = float(inference["uncertain_below"])
-        max_chars, batch_size = int(inference["max_chars"]), int(inference["batch_size"])
+        if uncertain_below is None:
+            uncertain_below = float(inference["uncertain_below"])
+        if max_chars is None:
+            max_chars = int(inference["max_chars"])
+        batch_size = int(inference["batch_size"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelMismatchError(
             f"{version}: model card lacks sentiment or inference settings ({exc})"
@@ -147,13 +158,13 @@ def load_enricher(
         expected is not None and sorted(nlp.get_pipe("ner").labels) != sorted(expected)
     ):
         raise ModelMismatchError(f"{version}: NER labels differ from the model card")
-    return Enricher(
+    return FeedbackModel(
         version,
         nlp,
         classifier,
         features,
         labels=labels,
-        uncertain_below=card_uncertain_below if uncertain_below is None else uncertain_below,
+        uncertain_below=uncertain_below,
         max_chars=max_chars,
         batch_size=batch_size,
         card=card,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .corpus import DEV_SET, read_jsonl
-from .enricher import Enricher, load_enricher
+from .enricher import FeedbackModel, load_enricher
 from .schema import SENTIMENT_LABELS, Enrichment, Record
 
 
@@ -61,18 +61,18 @@ def entity_metrics(
     return {"micro": prf(*total), "per_label": {k: prf(*v) for k, v in counts.items()}}
 
 
-def evaluate_enricher(
-    enricher: Enricher,
+def evaluate_model(
+    model: FeedbackModel,
     records: Sequence[Record],
     labels: Sequence[str] = ("ORG", "PRODUCT"),
     batch_size: int = 64,
 ) -> dict[str, Any]:
-    """All metrics of `enricher` on labelled records (+ throughput in docs/s)."""
+    """All metrics of `model` on labelled records (+ throughput in docs/s)."""
     texts = [r.text for r in records]
     outputs: list[Enrichment] = []
     started = time.perf_counter()
     for i in range(0, len(texts), batch_size):
-        outputs += enricher.enrich(texts[i : i + batch_size])
+        outputs += model.enrich(texts[i : i + batch_size])
     seconds = time.perf_counter() - started
     s_pairs = [(r.sentiment, o) for r, o in zip(records, outputs, strict=True) if r.sentiment]
     sentiment = sentiment_metrics([g for g, _ in s_pairs], [o.sentiment.label for _, o in s_pairs])
@@ -84,7 +84,7 @@ def evaluate_enricher(
     )
     uncertain = sum(o.sentiment.uncertain for _, o in s_pairs)
     return {
-        "version": enricher.version,
+        "version": model.version,
         "n_docs": len(records),
         "sentiment": sentiment,
         "entities": entities,
@@ -145,8 +145,7 @@ def evaluate_version(
     store: str | Path, version: str | None = None, data: str | Path | None = None
 ) -> dict[str, Any]:
     """Load a stored version and evaluate it on `data` (default: nlp/data/dev.jsonl)."""
-    enricher = load_enricher(store, version)
-    return evaluate_enricher(enricher, read_jsonl(data or DEV_SET))
+    return evaluate_model(load_enricher(store, version), read_jsonl(data or DEV_SET))
 
 
 # --- reports ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The package's data shapes: the sentiment label set, a labelled text (training and
-evaluation input) and the results returned by `Enricher.enrich`."""
+evaluation input) and the results returned by `FeedbackModel.enrich`."""
 
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ def train_model(
 def _train(
     store: str | Path, config: TrainingConfig, version: str, reporter: Reporter, promote: bool
 ) -> dict[str, Any]:
-    from .enricher import Enricher
-    from .evaluation import evaluate_enricher
+    from .enricher import FeedbackModel
+    from .evaluation import evaluate_model
 
     started = time.perf_counter()
     files = data_files(config)
@@ -88,7 +88,7 @@ def _train(
 
     metrics: dict[str, Any] = {"validation": {"sentiment": sentiment.metrics, "ner": ner_metrics}}
     if DEV_SET.exists():
-        enricher = Enricher(
+        model = FeedbackModel(
             version,
             nlp,
             sentiment.classifier,
@@ -97,7 +97,7 @@ def _train(
             max_chars=config.inference.max_chars,
             batch_size=config.inference.batch_size,
         )
-        dev = evaluate_enricher(enricher, read_jsonl(DEV_SET))
+        dev = evaluate_model(model, read_jsonl(DEV_SET))
         metrics["dev"] = {k: dev[k] for k in DEV_METRICS}
         reporter.line(
             f"dev: sentiment acc {dev['sentiment_accuracy']:.3f} macro-F1 "

@@ -23,10 +23,12 @@ import orjson
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+# The sentiment labels records and labels carry are the model's: one home, in nlp.
+from nlp.schema import SENTIMENT_LABELS
+
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 #: Version of the record contract (the schemas' `version`, `schema_version` in every record).
 SCHEMA_VERSION = 2
-SENTIMENT_LABELS = ("positive", "negative", "neutral")
 MAX_ID_CHARS = 512
 #: Integer ids must fit the serialiser (and most consumers): signed 64 bits.
 ID_INT_RANGE = (-(2**63), 2**63 - 1)

@@ -26,12 +26,16 @@ from stream.contracts import (
     parse_feedback,
     record_key,
 )
+from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Enricher(Protocol):
-    """What `nlp.load_enricher` returns: texts in, enrichments out, model version attached."""
+    """What the processing needs of a model: texts in, enrichments out, version attached.
+
+    `nlp.load_enricher` returns one (an `nlp.FeedbackModel`); tests pass small fakes.
+    """
 
     version: str
 
@@ -69,13 +73,21 @@ class Outcome:
         return self.record.get(self.fmt.enrichment_field)
 
 
+def _default(setting: str) -> Any:
+    """The default of a `Settings` field: the one home of every limit's value."""
+    return Settings.model_fields[setting].default
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The rules of `Settings` that the processing needs: sizes and the input's format."""
+    """The rules of `Settings` that the processing needs: sizes and the input's format.
 
-    max_text_chars: int = 5000
-    max_record_bytes: int = 900_000
-    dlq_payload_bytes: int = 65_536
+    The defaults are the settings' defaults.
+    """
+
+    max_text_chars: int = _default("max_text_chars")
+    max_record_bytes: int = _default("max_record_bytes")
+    dlq_payload_bytes: int = _default("dlq_payload_bytes")
     fmt: InputFormat = DEFAULT_FORMAT
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nlp.schema import SENTIMENT_LABELS
+
 
 @dataclass
 class _Enrichment:
@@ -13,7 +15,7 @@ class _Enrichment:
     entities: list[dict]
 
     def to_dict(self) -> dict:
-        scores = {"positive": 0.1, "negative": 0.1, "neutral": 0.1}
+        scores = dict.fromkeys(SENTIMENT_LABELS, 0.1)
         scores[self.label] = 0.8
         return {
             "sentiment": {"label": self.label, "scores": scores, "uncertain": False},

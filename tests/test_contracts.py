@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nlp.schema import SENTIMENT_LABELS
 from stream.contracts import (
+    SCHEMA_DIR,
     InvalidFeedback,
     Reason,
     Source,
     dead_letter,
     parse_feedback,
+    parse_label,
     validator,
 )
 
@@ -154,3 +162,49 @@ def test_parser_never_raises_anything_but_invalid_feedback(raw: bytes) -> None:
     else:
         assert feedback.text.strip()
         assert len(feedback.text) <= 50
+
+
+def _label_lists(node: object) -> list[list]:
+    """Every `enum` and `required` list of a schema that names a sentiment label."""
+    if isinstance(node, list):
+        return [found for item in node for found in _label_lists(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [
+        value
+        for key, value in node.items()
+        if key in ("enum", "required") and isinstance(value, list) and "positive" in value
+    ]
+    return found + [f for value in node.values() for f in _label_lists(value)]
+
+
+def test_the_schemas_and_the_label_check_use_the_models_label_set() -> None:
+    """The label set has one home (nlp.schema); the schemas and `parse_label` follow it."""
+    lists = [
+        found
+        for name in ("enriched", "label")
+        for found in _label_lists(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_bytes()))
+    ]
+    assert len(lists) >= 3  # the enriched label and scores, the label message's sentiment
+    assert all(sorted(found) == sorted(SENTIMENT_LABELS) for found in lists), lists
+    for label in SENTIMENT_LABELS:
+        label_message = orjson.dumps({"id": 1, "text": "x", "sentiment": label})
+        assert parse_label(label_message).sentiment == label
+    with pytest.raises(InvalidFeedback) as info:
+        parse_label(orjson.dumps({"id": 1, "text": "x", "sentiment": "great"}))
+    assert info.value.reason is Reason.INVALID_LABEL
+    assert all(label in info.value.detail for label in SENTIMENT_LABELS)
+
+
+def test_the_contracts_and_the_model_store_load_without_torch_or_spacy() -> None:
+    """`nlp`'s package imports lazily: stream's contracts and the store stay cheap."""
+    code = (
+        "import sys, stream.contracts, nlp.schema\n"
+        "from nlp import SENTIMENT_LABELS, ModelError, ModelStore\n"
+        "print(sorted(m for m in ('torch', 'spacy') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp import Enricher, ModelStore, ensure_default_model, load_enricher
+from nlp import FeedbackModel, ModelStore, ensure_default_model, load_enricher
 from nlp.corpus import DEV_SET
 
 
@@ -25,7 +25,7 @@ def store(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="module")
-def enricher(store: Path) -> Enricher:
+def enricher(store: Path) -> FeedbackModel:
     return load_enricher(store, torch_threads=1)
 
 
@@ -39,7 +39,7 @@ def test_ensure_default_model_is_idempotent(store: Path) -> None:
     assert load_enricher(store).version == version
 
 
-def test_scores_are_probabilities(enricher: Enricher) -> None:
+def test_scores_are_probabilities(enricher: FeedbackModel) -> None:
     texts = ["I love my new iPhone 15 Pro", "Comcast charged me twice.", "Where is my order?"]
     for result in enricher.enrich(texts):
         scores = result.sentiment.scores
@@ -49,7 +49,7 @@ def test_scores_are_probabilities(enricher: Enricher) -> None:
         assert result.sentiment.label == max(scores, key=scores.__getitem__)
 
 
-def test_obvious_cases(enricher: Enricher) -> None:
+def test_obvious_cases(enricher: FeedbackModel) -> None:
     pos, neg, neu = enricher.enrich(
         [
             "Absolutely love the Kindle Paperwhite, best purchase this year!",
@@ -98,7 +98,7 @@ HOSTILE = [
 ]
 
 
-def test_hostile_strings_give_valid_offsets(enricher: Enricher) -> None:
+def test_hostile_strings_give_valid_offsets(enricher: FeedbackModel) -> None:
     results = enricher.enrich(HOSTILE)
     assert len(results) == len(HOSTILE)
     for text, result in zip(HOSTILE, results, strict=True):
