@@ -23,7 +23,12 @@ def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True)
 
     Idempotent and safe to call from several processes at once (they wait on the store's
     lock; one trains); a damaged copy of the default version is rebuilt. Returns the
-    version id (a hash of config, data and code revision); that version is promoted.
+    version id (a hash of config, data and code revision).
+
+    The version is promoted only where that changes nothing a worker would load: when the
+    store would serve it anyway (a store that was empty, or holds nothing newer and has
+    nothing promoted). Elsewhere it is stored beside the promoted version, for
+    `feedback models promote` to announce.
     """
     config = load_config()
     version = version_id(config)
@@ -36,8 +41,8 @@ def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True)
                 log.warning("default model %s is damaged (%s); retraining", version, exc)
                 model_store.delete(version)
         if not model_store.exists(version):
-            train_model(store, config, version=version, progress=progress, promote=False)
+            train_model(store, config, version=version, progress=progress)
             model_store.verify(version)
-        if model_store.promoted() != version:
+        if model_store.promoted() != version and model_store.resolve(None) == version:
             model_store.promote(version)
     return version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,12 @@ def train_command(
     config: str | None = None,
     version: str | None = None,
     report_dir: str | None = None,
-    promote: bool = True,
+    promote: Callable[[str], object] | None = None,
 ) -> int:
     """Train a version (progress bars, per-epoch losses), store it, optionally write a report.
 
+    The version is stored, not promoted; `promote`, when given, is called with it once it
+    is stored (`feedback train --promote` passes `stream.models.promote`, which announces).
     A config that cannot be read or breaks the schema: one `error:` line, exit status 2.
     """
     from .config import load_config
@@ -43,9 +45,13 @@ def train_command(
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    card = train_model(store, cfg, version=version, promote=promote)
+    card = train_model(store, cfg, version=version)
     print(f"trained {card['version']} in {card['training_seconds']} s -> {Path(store)}")
     print(json.dumps(card["metrics"]["validation"], indent=2, default=float))
+    if promote is None:
+        print(f"not promoted: `feedback models promote {card['version']}` serves it")
+    else:
+        promote(card["version"])
     if report_dir:
         report = evaluate_version(store, card["version"])
         print(format_report(report))

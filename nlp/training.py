@@ -43,9 +43,11 @@ def train_model(
     seed: int | None = None,
     epochs: int | None = None,
     progress: bool | Reporter = True,
-    promote: bool = True,
 ) -> dict[str, Any]:
     """Train NER + sentiment from `config`, write a new version to `store`, return its card.
+
+    The version is stored, not promoted: what workers serve changes only by a promotion
+    that announces it (`stream.models.promote`, `feedback train --promote`).
 
     `seed` and `epochs` override the config's; `version` defaults to `version_id(config)`;
     `progress`: True for bars and lines on stderr, False for silence, or a `Reporter`.
@@ -61,13 +63,13 @@ def train_model(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest and avoids oversubscription
     try:
-        return _train(store, config, version or version_id(config), as_reporter(progress), promote)
+        return _train(store, config, version or version_id(config), as_reporter(progress))
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(
-    store: str | Path, config: TrainingConfig, version: str, reporter: Reporter, promote: bool
+    store: str | Path, config: TrainingConfig, version: str, reporter: Reporter
 ) -> dict[str, Any]:
     from .enricher import FeedbackModel
     from .evaluation import evaluate_model
@@ -128,7 +130,5 @@ def _train(
                 training_seconds=time.perf_counter() - started,
             ),
         )
-    if promote:
-        model_store.promote(version)
     reporter.line(f"stored {version} in {model_store.root} ({card['training_seconds']} s)")
     return card

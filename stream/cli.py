@@ -176,16 +176,25 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
     def train(args: argparse.Namespace) -> int:
         from nlp.commands import train_command
+        from stream import models
+
+        settings = args.settings.model_copy(update={"model_store": store_of(args)})
+        if args.promote:
+            _connect(settings)  # the announcement needs Kafka: know it before training
+
+        def promote(version: str) -> None:
+            record = models.promote(settings, version)
+            print(f"promoted {version} (was {record['previous']}); announced to the workers")
 
         return train_command(
-            store_of(args),
+            settings.model_dir,
             data=args.data,
             epochs=args.epochs,
             seed=args.seed,
             config=args.config,
             version=args.version,
             report_dir=args.output_report,
-            promote=not args.no_promote,
+            promote=promote if args.promote else None,
         )
 
     def evaluate(args: argparse.Namespace) -> int:
@@ -211,7 +220,11 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="a config.cfg to use instead of nlp/config.cfg")
     p.add_argument("--version", help="version name (default: hash of data + config)")
     p.add_argument("--output-report", metavar="DIR", help="evaluate on the dev set, write here")
-    p.add_argument("--no-promote", action="store_true", help="store without promoting")
+    p.add_argument(
+        "--promote",
+        action="store_true",
+        help="promote the new version and announce it to the workers (as `models promote`)",
+    )
     p.set_defaults(handler=train)
 
     p = sub.add_parser("evaluate", help="evaluate a stored model version on labelled JSONL")

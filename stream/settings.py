@@ -154,7 +154,10 @@ class Settings(BaseSettings):
         0.01, gt=0, description="Longest wait to fill a batch, in seconds (tuned likewise)."
     )
     max_text_chars: int = Field(
-        5000, ge=1, description="Longer texts are truncated to this and flagged `truncated`."
+        5000,
+        ge=1,
+        description="Longer texts are truncated to this (what the model analyses) and "
+        "flagged `truncated`.",
     )
     max_record_bytes: int = Field(
         900_000, ge=1024, description="Largest enriched record; bigger ones go to the DLQ."
@@ -163,8 +166,13 @@ class Settings(BaseSettings):
         65_536, ge=0, description="At most this much of a bad message is copied to the DLQ."
     )
     torch_threads: int = Field(1, ge=1, description="Threads torch and spaCy may use.")
-    uncertain_below: float = Field(
-        0.5, ge=0, le=1, description="Sentiment below this confidence is flagged `uncertain`."
+    uncertain_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Sentiment below this confidence is flagged `uncertain` (default: the "
+        "model's, from its training config's `[inference] uncertain_below`: 0.5 for the "
+        "default model).",
     )
     web_port: int = Field(
         6066, ge=1, le=65535, description="Port of the worker's web server (Faust's WEB_PORT)."

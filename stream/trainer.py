@@ -85,9 +85,7 @@ def train_and_evaluate(
     if epochs:
         overrides |= {"sentiment.epochs": epochs, "ner.epochs": epochs}
     version = time.strftime("t%Y%m%d-%H%M%S", time.gmtime())
-    card = train_model(
-        store, load_config(overrides=overrides), version=version, promote=False, progress=False
-    )
+    card = train_model(store, load_config(overrides=overrides), version=version, progress=False)
     result = {"version": card["version"], "candidate": evaluate_version(store, version, eval_file)}
     result["serving"] = evaluate_version(store, serving, eval_file) if serving else {}
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from nlp import ModelStore, load_enricher
 from nlp.config import DEFAULT_CONFIG
 from nlp.corpus import DEV_SET
 from stream.cli import main
+from stream.kafka import ensure_topics
+from stream.models import history
+from tests.conftest import Topics, free_port
 
 TINY = {
     "data": {"tweets": "false", "synthetic": "60", "val_fraction": "0.3"},
@@ -60,7 +64,8 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
     card = ModelStore(store).verify("v1")
     assert "GADGET" in card["ner"]["labels"]  # custom labels are learnt
     assert card["sentiment"]["members"] == len(card["sentiment"]["temperatures"]) == 5
-    assert ModelStore(store).promoted() == "v1"
+    assert ModelStore(store).promoted() is None  # stored, not promoted
+    assert "not promoted: `feedback models promote v1` serves it" in out.out
 
     assert main(["evaluate", "--store", str(store), "--report", str(tmp_path / "r2")]) == 0
     out = capsys.readouterr().out
@@ -73,7 +78,8 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
     ]
 
     assert main(["models", "list", "--store", str(store)]) == 0
-    assert "* v1" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "  v1 " in listed and "* " not in listed
     assert main(["evaluate", "--store", str(tmp_path / "empty")]) == 1
 
 
@@ -92,9 +98,46 @@ def test_a_bad_config_is_one_error_line_before_training(
     assert not store.exists()
 
 
+def test_train_promote_promotes_and_announces_as_models_promote(
+    tmp_path: Path,
+    tiny: tuple[Path, Path],
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    topics = Topics(kafka_bootstrap, partitions=1)
+    for name, value in topics.env().items():
+        monkeypatch.setenv(name, value)
+    store = tmp_path / "store"
+    settings = topics.settings(model_store=store)
+    asyncio.run(ensure_topics(settings, [settings.models_topic]))
+    assert _train(store, tiny, "--version", "v2", "--promote") == 0
+    assert "promoted v2 (was None); announced to the workers" in capsys.readouterr().out
+    assert ModelStore(store).promoted() == "v2"
+    announced = asyncio.run(history(settings))
+    assert [(r["version"], r["action"]) for r in announced] == [("v2", "promote")]
+
+
+def test_train_promote_without_kafka_is_one_error_line_before_training(
+    tmp_path: Path,
+    tiny: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    server = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", server)
+    monkeypatch.setenv("KAFKA_CONNECT_TIMEOUT_S", "2")
+    store = tmp_path / "store"
+    assert _train(store, tiny, "--promote") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no Kafka broker answered at KAFKA_BOOTSTRAP_SERVERS={server}")
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not ModelStore(store).versions()
+
+
 def test_training_is_reproducible(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
     for name in ("a", "b"):
-        assert _train(tmp_path / name, tiny, "--seed", "3", "--version", "v", "--no-promote") == 0
+        assert _train(tmp_path / name, tiny, "--seed", "3", "--version", "v") == 0
     files_a = ModelStore(tmp_path / "a").read_card("v")["files"]
     files_b = ModelStore(tmp_path / "b").read_card("v")["files"]
     assert files_a == files_b

@@ -79,6 +79,18 @@ def test_uncertain_flag_follows_threshold(store: Path) -> None:
     assert default.max_chars == default.card["inference"]["max_chars"]
 
 
+def test_the_text_limit_is_the_callers(store: Path) -> None:
+    text = "I love Samsung. " * 3
+    whole = load_enricher(store).enrich([text])[0]
+    model = load_enricher(store, max_chars=16)
+    clipped = model.enrich([text])[0]
+    assert model.max_chars == 16
+    assert 0 < len(clipped.entities) < len(whole.entities)
+    assert all(e.end <= 16 for e in clipped.entities)
+    with pytest.raises(ValueError, match="max_chars"):
+        load_enricher(store, max_chars=0)
+
+
 HOSTILE = [
     "",
     "   \n\t ",

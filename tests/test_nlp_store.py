@@ -34,6 +34,24 @@ def copy(default: tuple[Path, str], tmp_path: Path) -> tuple[ModelStore, str]:
     return ModelStore(tmp_path), version
 
 
+def test_the_default_model_is_promoted_only_where_it_is_served_anyway(
+    copy: tuple[ModelStore, str],
+) -> None:
+    """Bootstrapping never moves the pointer away from a promoted version."""
+    store, version = copy
+    assert store.promoted() is None
+    assert ensure_default_model(store.root, progress=False) == version
+    assert store.promoted() == version  # the only version: served anyway
+
+    shutil.copytree(store.path(version), store.path("manual"))
+    card = json.loads((store.path("manual") / CARD).read_text("utf-8"))
+    card["version"] = "manual"
+    (store.path("manual") / CARD).write_text(json.dumps(card), "utf-8")
+    store.promote("manual")
+    assert ensure_default_model(store.root, progress=False) == version
+    assert store.promoted() == "manual"
+
+
 def test_round_trip(copy: tuple[ModelStore, str]) -> None:
     store, version = copy
     assert store.versions() == [version]
