@@ -173,7 +173,7 @@ def limits_for(settings: Settings) -> Limits:
 
 async def handle_batch(job: EnrichJob, events: Sequence[EventT]) -> None:
     """Enrich one batch and publish every outcome before its offsets may be committed."""
-    messages = [_message(event) for event in events]
+    messages = [message_from(event) for event in events]
     try:
         started = time.perf_counter()
         outcomes = await asyncio.get_running_loop().run_in_executor(
@@ -212,7 +212,8 @@ async def publish(job: EnrichJob, outcomes: Sequence[Outcome]) -> None:
             await asyncio.sleep(delay)
 
 
-def _message(event: EventT) -> Message:
+def message_from(event: EventT) -> Message:
+    """The processing function's view of a Faust event: key, value and where it came from."""
     message = event.message
     timestamp = message.timestamp
     return Message(
