@@ -12,6 +12,8 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 RUN pip install --index-url "$TORCH_INDEX_URL" "torch==2.15.0"
 COPY pyproject.toml README.md ./
+# The runtime packages only: the development tools (devtools/: the local broker launcher,
+# the benchmark) stay out, and `feedback broker` / `feedback bench` say so in one line.
 COPY stream ./stream
 COPY nlp ./nlp
 RUN pip install . \

@@ -1,15 +1,14 @@
 """`feedback demo`: the main job in one command.
 
-Starts the local Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS is configured), makes sure
-the default model exists, starts a worker, produces the bundled sample feedback, prints
-the enriched records as they arrive, then stops what it started.
+Given a Kafka to use (the CLI starts the local broker unless KAFKA_BOOTSTRAP_SERVERS is
+configured), makes sure the default model exists, starts a worker, produces the bundled
+sample feedback, prints the enriched records as they arrive, then stops the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from stream import broker
+from stream import worker_process
 from stream.contracts import field_at
 from stream.kafka import consumer, ensure_topics, producer
 from stream.settings import Settings
@@ -29,15 +28,7 @@ RESET = "\033[0m"
 
 
 def run_demo(settings: Settings, *, sample: Path = SAMPLE, timeout_s: float = 180) -> int:
-    """Run the whole demo; returns a process exit code."""
-    own_broker = "kafka_bootstrap_servers" not in settings.model_fields_set
-    if own_broker:
-        port = int(settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
-        print(f"▶ starting the local Kafka broker on 127.0.0.1:{port} ...", flush=True)
-        started = broker.status(port, home=settings.feedback_home).running
-        broker.start(port, home=settings.feedback_home)
-    else:
-        print(f"▶ using the Kafka brokers at {settings.kafka_bootstrap_servers}", flush=True)
+    """Run the whole demo on the settings' Kafka; returns a process exit code."""
     worker = None
     try:
         print("▶ checking the default model (trained on first use, then cached) ...", flush=True)
@@ -50,11 +41,9 @@ def run_demo(settings: Settings, *, sample: Path = SAMPLE, timeout_s: float = 18
         worker = _start_worker(settings)
         return asyncio.run(_produce_and_show(settings, sample, worker, timeout_s))
     finally:
-        if worker is not None:
-            _stop_worker(worker)
-        if own_broker and not started:
-            print("▶ stopping the local Kafka broker", flush=True)
-            broker.stop(port, home=settings.feedback_home)
+        if worker is not None and worker.poll() is None:
+            print("▶ stopping the worker", flush=True)
+            worker_process.stop([worker])
 
 
 async def _create_topics(settings: Settings) -> None:
@@ -67,22 +56,11 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"  worker log: {log}", flush=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "stream.cli", "worker"],
+        worker_process.WORKER_COMMAND,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-
-
-def _stop_worker(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        print("▶ stopping the worker", flush=True)
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 async def _produce_and_show(

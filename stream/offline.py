@@ -28,13 +28,10 @@ from tqdm import tqdm
 
 from stream.contracts import Source
 from stream.processing import Enricher, Limits, Message, process_batch
+from stream.settings import UserError
 
 STDIO = Path("-")
 STDIN_NAME = "<stdin>"  # the dead letters' `source.topic` for lines read from stdin
-
-
-class PathError(Exception):
-    """A path given to `feedback enrich` cannot be used; the message names it and the fix."""
 
 
 @dataclass
@@ -51,7 +48,7 @@ class Summary:
 
 
 def check_paths(input_path: Path, output: Path, dead_letters: Path | None = None) -> None:
-    """Raise `PathError` unless the input can be read and the outputs written without loss."""
+    """Raise `UserError` unless the input can be read and the outputs written without loss."""
     _check_readable(input_path)
     outputs = {"--output": output}
     if dead_letters is not None:
@@ -62,7 +59,7 @@ def check_paths(input_path: Path, output: Path, dead_letters: Path | None = None
     source = _identity(input_path, sys.stdin)
     for flag, path in outputs.items():
         if source is not None and _identity(path, sys.stdout) == source:
-            raise PathError(
+            raise UserError(
                 f"{flag} {_shown(path, 'stdout')} is the input {_shown(input_path, 'stdin')}: "
                 "choose another path (writing it would destroy the input)"
             )
@@ -72,7 +69,7 @@ def check_paths(input_path: Path, output: Path, dead_letters: Path | None = None
         and written is not None
         and written == _identity(dead_letters, sys.stdout)
     ):
-        raise PathError(
+        raise UserError(
             f"--dead-letters {_shown(dead_letters, 'stdout')} is the same file as --output "
             f"{_shown(output, 'stdout')}: choose two different paths"
         )
@@ -150,13 +147,13 @@ def _check_readable(path: Path) -> None:
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):
-        raise PathError(f"input file {path} does not exist: check the path") from None
+        raise UserError(f"input file {path} does not exist: check the path") from None
     except OSError as exc:
-        raise PathError(f"cannot read input file {path}: {exc.strerror}") from None
+        raise UserError(f"cannot read input file {path}: {exc.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise PathError(f"input {path} is a folder: give a JSONL file (or - for stdin)")
+        raise UserError(f"input {path} is a folder: give a JSONL file (or - for stdin)")
     if not os.access(path, os.R_OK):
-        raise PathError(f"cannot read input file {path}: permission denied")
+        raise UserError(f"cannot read input file {path}: permission denied")
 
 
 def _check_writable(path: Path, flag: str) -> None:
@@ -164,19 +161,19 @@ def _check_writable(path: Path, flag: str) -> None:
         return
     target = _target(path)
     if target.is_dir():
-        raise PathError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'out.jsonl'}")
+        raise UserError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'out.jsonl'}")
     if target.exists() and not target.is_file():  # a device or a FIFO, written in place
         if not os.access(target, os.W_OK):
-            raise PathError(f"cannot write {flag} {path}: permission denied")
+            raise UserError(f"cannot write {flag} {path}: permission denied")
         return
     folder = target.parent
     if not folder.is_dir():
-        raise PathError(
+        raise UserError(
             f"{flag} {path}: folder {folder} does not exist: create it (mkdir -p {folder}) "
             "or choose another path"
         )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PathError(f"cannot write {flag} {path}: folder {folder} is not writable")
+        raise UserError(f"cannot write {flag} {path}: folder {folder} is not writable")
 
 
 def _identity(path: Path, stdio: TextIO) -> Hashable | None:
@@ -247,7 +244,7 @@ def _replaced_at_end(path: Path | None) -> Iterator[BinaryIO | None]:
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise PathError(f"cannot write {path}: {exc.strerror}") from None
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as out:
             yield out

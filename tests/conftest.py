@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
+from devtools.net import free_port
 from stream.kafka import consumer, ensure_topics, producer
 from stream.settings import Settings
 
@@ -63,12 +63,6 @@ def model_store() -> Path:
     store = Settings().model_dir
     ensure_default_model(store)
     return store
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Topics:

@@ -14,11 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.bench import report
-from stream.bench.e2e import Context, Load, Phase, run_phase
-from stream.bench.limit import measure_limit
-from stream.bench.messages import MAX_WORDS, MIN_WORDS, encode, generate, word_count
-from stream.bench.run import QUICK, Results
+from devtools.bench import report
+from devtools.bench.config import QUICK
+from devtools.bench.e2e import Context, Load, Phase, run_phase
+from devtools.bench.limit import measure_limit
+from devtools.bench.messages import MAX_WORDS, MIN_WORDS, encode, generate, word_count
+from devtools.bench.report import Results
 from stream.contracts import parse_feedback
 from stream.settings import Settings
 

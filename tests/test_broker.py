@@ -1,4 +1,4 @@
-"""stream.broker against a real Kafka broker: no mocks.
+"""devtools.broker (the local broker launcher) against a real Kafka broker: no mocks.
 
 Each test runs brokers in a throwaway feedback home; the jars come from the shared
 default cache (`ensure_kafka` falls back to it), so only the first run downloads.
@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.conn import create_conn
 from aiokafka.errors import SaslAuthenticationFailed
 
-from stream import broker
+from devtools import broker
+from devtools.net import free_port
 from tests.conftest import ROOT
 
 pytestmark = [
@@ -34,12 +35,6 @@ pytestmark = [
 ]
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -63,8 +58,8 @@ def feedback_broker(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """The command failed with exit code 1 and one plain `error: ...` line."""
-    assert done.returncode == 1, done.stderr
+    """The command failed with exit code 2 (a user's mistake) and one plain `error: ...` line."""
+    assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -96,6 +97,40 @@ def test_a_closed_stdout_is_no_traceback(tmp_path: Path) -> None:
 
 
 # --- settings validation: `feedback config` catches what the worker would trip on ------------
+# As in the worker image, where the development tools (devtools/) are not installed.
+WITHOUT_DEVTOOLS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class NoDevtools(MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "devtools":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoDevtools())
+from stream.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", [["broker", "status"], ["bench", "--quick"]])
+def test_the_image_has_no_dev_tools_and_says_so_in_one_line(
+    command: list[str], tmp_path: Path
+) -> None:
+    copied = re.findall(r"^COPY (\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert "stream" in copied and not any(path.startswith("devtools") for path in copied)
+    assert "devtools" in (ROOT / ".dockerignore").read_text().split()
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DEVTOOLS, *command],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "FEEDBACK_HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    refused(result, f"`feedback {command[0]}`) is a development tool, not in the worker image")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [

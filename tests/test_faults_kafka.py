@@ -18,7 +18,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from stream import broker
+from devtools import broker
 from stream.kafka import ensure_topics
 from tests.conftest import (
     Topics,

@@ -15,7 +15,7 @@ import time
 import orjson
 import pytest
 
-from stream import broker
+from devtools import broker
 from stream.kafka import ensure_topics
 from tests.conftest import Topics, collect, free_port, produce, start_worker
 

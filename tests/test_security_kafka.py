@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream import broker
+from devtools import broker
 from stream.kafka import KafkaAuthError, check_connection, ensure_topics
 from stream.settings import Settings
 from tests.conftest import ROOT, Topics, collect, free_port, produce, start_worker

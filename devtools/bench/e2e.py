@@ -13,13 +13,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from stream.bench.cpu import cpu_seconds, machine_busy_seconds, peak_rss_mb
+from devtools.bench.cpu import cpu_seconds, machine_busy_seconds, peak_rss_mb
+from devtools.bench.workers import BASELINE, WORKER, WorkerProcess, stop_workers, wait_for_group
 from stream.kafka import consumer, ensure_topics, producer
 from stream.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-WORKER = ("-m", "stream.cli", "worker")
-BASELINE = ("-m", "stream.bench.baseline")
 
 
 @dataclass(frozen=True)
@@ -97,50 +89,6 @@ class PhaseResult:
 
 
 @dataclass
-class WorkerProcess:
-    """A worker subprocess (restartable, on a new web port) and its log file."""
-
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen | None = None
-    restarts: int = 0
-
-    def start(self) -> WorkerProcess:
-        env = {**self.env, "WEB_PORT": str(free_port())}
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def exited(self) -> str | None:
-        """Why the worker is gone (exit code, error lines, end of its log), or None if alive."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            return None
-        lines = self.log.read_text(errors="replace").splitlines()
-        errors = [line for line in lines if " ERROR " in line or "Error" in line][:10]
-        return "\n".join(
-            [f"worker {self.proc.pid} exited with {self.proc.returncode} (log {self.log})",
-             *errors, "...", *lines[-10:]]
-        )  # fmt: skip
-
-    def check(self) -> None:
-        """Raise if the worker has exited."""
-        reason = self.exited()
-        if reason:
-            raise RuntimeError(reason)
-
-
-@dataclass
 class Context:
     """Where the phases run: the brokers, the model store and a scratch directory."""
 
@@ -164,15 +112,14 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
         }
     )
     topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
-    await ensure_topics(settings, topics)
-    await _wait_for_leaders(settings, topics)
+    await ensure_topics(settings, topics)  # and waits until their leaders serve them
     ctx.log(f"▶ {phase.name}: starting {phase.workers} worker(s) ({_describe(phase)})")
-    workers = [_worker(ctx, settings, phase, i).start() for i in range(phase.workers)]
+    workers = [_worker_process(ctx, settings, phase, i).start() for i in range(phase.workers)]
     sink = Sink(settings)
     await sink.start()
     try:
         started = time.monotonic()
-        await _wait_for_group(ctx, settings, workers)
+        await wait_for_group(settings, workers, ctx.log)
         ready_s = time.monotonic() - started
         ctx.log(f"  {phase.name}: {len(workers)} worker(s) ready after {ready_s:.1f} s")
         await _drive(ctx, phase, workers, sink, Load("warm-up", phase.warmup), values, None)
@@ -186,7 +133,7 @@ async def run_phase(ctx: Context, phase: Phase, values: list[dict]) -> PhaseResu
         return PhaseResult(phase, results, rss)
     finally:
         await sink.stop()
-        _stop_workers(workers)
+        stop_workers(workers)
 
 
 # --- the consumer of the enriched records -----------------------------------------------------
@@ -415,85 +362,6 @@ def worker_env(ctx: Context, settings: Settings, phase: Phase) -> dict[str, str]
     }
 
 
-def _worker(ctx: Context, settings: Settings, phase: Phase, index: int) -> WorkerProcess:
+def _worker_process(ctx: Context, settings: Settings, phase: Phase, index: int) -> WorkerProcess:
     log = ctx.workdir / "logs" / f"{settings.app_id}-{index}.log"
-    return WorkerProcess([sys.executable, *phase.command], worker_env(ctx, settings, phase), log)
-
-
-def _stop_workers(workers: list[WorkerProcess], timeout_s: float = 30) -> None:
-    """SIGTERM all, wait, then SIGKILL what is left."""
-    procs = [w.proc for w in workers if w.proc is not None]
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
-@contextlib.asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
-    )
-    await admin.start()
-    try:
-        yield admin
-    finally:
-        await admin.close()
-
-
-async def _wait_for_leaders(settings: Settings, topics: list[str], timeout_s: float = 30) -> None:
-    """Wait until every partition of the new `topics` has a leader."""
-    async with _admin(settings) as admin:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            described = await admin.describe_topics(topics)
-            if len(described) == len(topics) and all(
-                t["error_code"] == 0
-                and t["partitions"]
-                and all(p["error_code"] == 0 and p["leader"] >= 0 for p in t["partitions"])
-                for t in described
-            ):
-                return
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"topics {topics} have no leaders after {timeout_s} s")
-
-
-async def _wait_for_group(
-    ctx: Context, settings: Settings, workers: list[WorkerProcess], timeout_s: float = 180
-) -> None:
-    """Wait until the consumer group is stable with all workers (each has loaded the model).
-
-    A worker that exits while starting is started again, twice at most: on a shared
-    machine its web port can be taken between our check and its bind.
-    """
-    async with _admin(settings) as admin:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for worker in workers:
-                reason = worker.exited()
-                if reason and worker.restarts < 2:
-                    ctx.log(f"  ! {reason}\n  ! starting it again")
-                    worker.restarts += 1
-                    worker.start()
-                elif reason:
-                    raise RuntimeError(reason)
-            with contextlib.suppress(Exception):  # the coordinator may not know the group yet
-                (response,) = await admin.describe_consumer_groups([settings.app_id])
-                _, _, state, _, _, group_members, *_ = response.groups[0]
-                if state == "Stable" and len(group_members) == len(workers):
-                    return
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"group {settings.app_id} did not reach {len(workers)} members")
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that is free now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return WorkerProcess(list(phase.command), worker_env(ctx, settings, phase), log)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stream.bench.cpu import machine_busy_seconds
+from devtools.bench.cpu import machine_busy_seconds
 from stream.processing import Enricher
 
 

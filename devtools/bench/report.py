@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 if TYPE_CHECKING:
-    from stream.bench.e2e import PhaseResult
-    from stream.bench.run import Results
+    from devtools.bench.config import Config
+    from devtools.bench.e2e import PhaseResult
+    from devtools.bench.limit import LimitResult
 
-#: name -> (comparison, target); the issue's goals.
+#: name -> (comparison, target): what the worker is built to reach on one machine.
 GOALS: dict[str, tuple[str, float]] = {
     "e2e_over_limit": (">=", 0.90),
     "batched_over_per_message": (">=", 5.0),
@@ -31,6 +33,18 @@ REQUIRED_KEYS = (
     "p99_ms_half_load",
     "peak_rss_mb",
 )
+
+
+@dataclass
+class Results:
+    """Everything measured, for the report."""
+
+    config: Config
+    model_version: str
+    limit: LimitResult
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    sweep: list[PhaseResult] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def summarize(results: Results) -> dict[str, Any]:

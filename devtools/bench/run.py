@@ -6,74 +6,32 @@ phases, each on fresh topics with its own consumer group and worker processes:
 
     e2e        1 batched worker, 2 partitions: full load, then half of that rate
     scale      2 batched workers on 2 partitions: full load
-    baseline   1 per-message worker (stream/bench/baseline.py): full load
+    baseline   1 per-message worker (baseline.py): full load
     sweep      1 batched worker per (BATCH_MAX, BATCH_WITHIN_S): full load and half load
 
-and finally the table, the JSON and the PNG (stream/bench/report.py).
+and finally the table, the JSON and the PNG (report.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from stream.bench import report
-from stream.bench.e2e import BASELINE, Context, Load, Phase, PhaseResult, run_phase
-from stream.bench.limit import LimitResult, measure_limit
-from stream.bench.messages import generate
+from devtools.bench import report
+from devtools.bench.config import QUICK, Config
+from devtools.bench.e2e import Context, Load, Phase, PhaseResult, run_phase
+from devtools.bench.limit import LimitResult, measure_limit
+from devtools.bench.messages import generate
+from devtools.bench.report import Results
+from devtools.bench.workers import BASELINE
 from stream.settings import Settings
-
-
-@dataclass(frozen=True)
-class Config:
-    """The sizes of a run. `QUICK` is the two-minute version."""
-
-    messages: int = 20_000  # generated; the full-load phases send them all
-    limit_sample: int = 3_072  # texts per batch size in the limit's sweep
-    limit_batches: tuple[int, ...] = (1, 16, 64, 256, 1024)
-    half_load_messages: int = 5_000
-    baseline_messages: int = 4_000
-    warmup: int = 300
-    batch_max: int = 256  # the worker configuration under test (default: Settings)
-    within_s: float = 0.05
-    torch_threads: int = 1
-    sweep_batches: tuple[int, ...] = (16, 64, 256, 1024)
-    sweep_within_s: tuple[float, ...] = (0.01, 0.05, 0.2)
-    sweep_messages: int = 4_000
-    sweep_half_load_messages: int = 2_000
-    seed: int = 1
-
-
-QUICK = Config(
-    messages=2_000,
-    limit_sample=512,
-    limit_batches=(1, 64, 256),
-    half_load_messages=600,
-    baseline_messages=300,
-    warmup=60,
-    sweep_batches=(32, 256),
-    sweep_within_s=(0.05,),
-    sweep_messages=1_000,
-    sweep_half_load_messages=400,
-)
-
-
-@dataclass
-class Results:
-    """Everything measured, for the report."""
-
-    config: Config
-    model_version: str
-    limit: LimitResult
-    phases: dict[str, PhaseResult] = field(default_factory=dict)
-    sweep: list[PhaseResult] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def run_bench(
@@ -93,14 +51,13 @@ def run_bench(
         texts = [r["text"] for r in records]
         log(f"▶ {len(records)} generated messages, model {version}")
         results = Results(config, version, _limit(settings, texts, config, log))
-        with _Brokers(bootstrap, workdir, log) as brokers:
-            servers = brokers.bootstrap
+        with _brokers(bootstrap, workdir, log) as (servers, broker_pids):
             ctx = Context(
                 settings.model_copy(update={"kafka_bootstrap_servers": servers}),
                 settings.model_dir,
                 workdir,
                 log,
-                helper_pids=brokers.pids,
+                helper_pids=broker_pids,
             )
             for phase in kafka_phases(config):
                 results.phases[phase.name] = _run_phase(ctx, phase, records)
@@ -233,36 +190,21 @@ def _limit(
     )
 
 
-class _Brokers:
-    """The brokers to use: `bootstrap`, or a private broker for the duration (and its pid)."""
+@contextlib.contextmanager
+def _brokers(
+    bootstrap: str | None, workdir: Path, log: Callable[[str], None]
+) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """The brokers to use and the pids of ours: `bootstrap`, else a private broker for the
+    duration, in a feedback home of its own under `workdir`."""
+    if bootstrap:
+        log(f"▶ using the Kafka brokers at {bootstrap}")
+        yield bootstrap, ()
+        return
+    from devtools import broker
+    from devtools.net import free_port
 
-    def __init__(self, bootstrap: str | None, workdir: Path, log: Callable[[str], None]) -> None:
-        self.bootstrap = bootstrap or ""
-        self.pids: tuple[int, ...] = ()
-        self.home = workdir / "broker"
-        self.log = log
-        self.port = 0
-
-    def __enter__(self) -> _Brokers:
-        if self.bootstrap:
-            self.log(f"▶ using the Kafka brokers at {self.bootstrap}")
-            return self
-        from stream import broker
-        from stream.bench.e2e import free_port
-
-        self.port = free_port()
-        self.log(f"▶ starting a private Kafka broker on 127.0.0.1:{self.port} ...")
-        started = broker.start(self.port, home=self.home)
-        self.bootstrap = started.bootstrap
-        self.pids = (started.pid,) if started.pid else ()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.port:
-            from stream import broker
-
-            self.log("▶ stopping the private Kafka broker")
-            broker.stop(self.port, home=self.home)
+    with broker.serving(free_port(), home=workdir / "broker", say=log) as started:
+        yield started.bootstrap, (started.pid,) if started.pid else ()
 
 
 def cpu_count() -> int:

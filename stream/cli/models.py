@@ -1,0 +1,114 @@
+"""`feedback train|evaluate|models list|promote|rollback`: the models (nlp/) and announcing
+them to running workers (stream/models.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stream.cli.common import Commands, connect
+
+
+def register(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "train", help="train a model version (NER + sentiment) into the store"
+    )
+    _add_store(parser)
+    parser.add_argument("--data", nargs="+", help="training JSONL file(s) (default: config.cfg's)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping on validation)")
+    parser.add_argument("--seed", type=int, help="random seed (default: config.cfg's)")
+    parser.add_argument("--config", help="a config.cfg to use instead of nlp/config.cfg")
+    parser.add_argument("--version", help="version name (default: hash of data + config)")
+    parser.add_argument(
+        "--output-report", metavar="DIR", help="evaluate on the dev set, write here"
+    )
+    parser.add_argument("--no-promote", action="store_true", help="store without promoting")
+    parser.set_defaults(handler=train)
+
+    parser = commands.add_parser(
+        "evaluate", help="evaluate a stored model version on labelled JSONL"
+    )
+    _add_store(parser)
+    parser.add_argument("--version", help="model version (default: the promoted one)")
+    parser.add_argument("--data", help="labelled JSONL (default: nlp/data/dev.jsonl)")
+    parser.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
+    parser.set_defaults(handler=evaluate)
+
+    parser = commands.add_parser("models", help="the model store")
+    actions = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    parser = actions.add_parser("list", help="list stored versions (* = promoted)")
+    _add_store(parser)
+    parser.set_defaults(handler=list_models)
+    parser = actions.add_parser("promote", help="promote a stored version and announce it")
+    parser.add_argument("version", help="a version from `feedback models list`")
+    parser.set_defaults(handler=promote)
+    parser = actions.add_parser("rollback", help="announce the previously promoted version")
+    parser.set_defaults(handler=rollback)
+
+
+def train(args: argparse.Namespace) -> int:
+    from nlp.commands import train_command
+
+    return train_command(
+        _store(args),
+        data=args.data,
+        epochs=args.epochs,
+        seed=args.seed,
+        config=args.config,
+        version=args.version,
+        report_dir=args.output_report,
+        promote=not args.no_promote,
+    )
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from nlp.commands import evaluate_command
+
+    return evaluate_command(
+        _store(args), version=args.version, data=args.data, report_dir=args.report
+    )
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from nlp.commands import list_command
+
+    return list_command(_store(args))
+
+
+def promote(args: argparse.Namespace) -> int:
+    from stream.model_loading import check_stored
+    from stream.models import promote as announce_promotion
+
+    check_stored(args.settings, args.version)
+    connect(args.settings)
+    record = announce_promotion(args.settings, args.version)
+    print(f"promoted {record['version']} (was {record['previous']}); announced to the workers")
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """Exit 1 (not a usage mistake) when there is no earlier version to go back to."""
+    from stream.models import ModelRefused
+    from stream.models import rollback as announce_rollback
+
+    connect(args.settings)
+    try:
+        record = announce_rollback(args.settings)
+    except ModelRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"rolled back to {record['version']} (was {record['previous']})")
+    return 0
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="model store (default: MODEL_STORE, else FEEDBACK_HOME/models, as the worker)",
+    )
+
+
+def _store(args: argparse.Namespace) -> Path:
+    return (args.store or args.settings.model_dir).expanduser()
