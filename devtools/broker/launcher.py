@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devtools.broker.config import server_properties, write_logging_config, write_server_properties
 from devtools.broker.jars import DEFAULT_VERSION, ensure_kafka, java_executable, major_version
@@ -189,17 +190,7 @@ def status(port: int = 9092, *, home: Path | None = None) -> BrokerStatus:
     return State.of(home, port).status()
 
 
-def run(
-    port: int = 9092,
-    *,
-    version: str | None = None,
-    home: Path | None = None,
-    sasl_port: int | None = None,
-    sasl_users: dict[str, str] | None = None,
-    ssl_port: int | None = None,
-    extra_properties: dict[str, str] | None = None,
-    reformat: bool = False,
-) -> int:
+def run(port: int = 9092, *, home: Path | None = None, **options: Any) -> int:
     """Run a broker in the foreground: start it, stream its log, stop it on Ctrl-C or SIGTERM.
 
     The options are `start`'s. Returns 0 when stopped by a signal, 1 when the broker exits
@@ -213,16 +204,7 @@ def run(
         )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        started = start(
-            port,
-            version=version,
-            home=home,
-            sasl_port=sasl_port,
-            sasl_users=sasl_users,
-            ssl_port=ssl_port,
-            extra_properties=extra_properties,
-            reformat=reformat,
-        )
+        started = start(port, home=home, **options)
         return follow(State.of(home, port), started.pid or 0)
     except KeyboardInterrupt:
         return 0
@@ -238,13 +220,13 @@ def serving(
     *,
     home: Path | None = None,
     say: Callable[[str], None] = log.info,
-    **options: object,
+    **options: Any,
 ) -> Iterator[BrokerStatus]:
     """The broker on `port` for a `with` block: started (with `start`'s `options`) unless it
     runs, and stopped at the end if this call started it."""
     was_running = status(port, home=home).running
     say(f"▶ starting the local Kafka broker on {HOST}:{port} ...")
-    started = start(port, home=home, **options)  # type: ignore[arg-type]
+    started = start(port, home=home, **options)
     try:
         yield started
     finally:

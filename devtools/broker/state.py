@@ -65,12 +65,12 @@ class State:
     def of(cls, home: Path | str | None, port: int) -> State:
         return cls(Path(home) if home else default_home(), port)
 
-    @contextlib.contextmanager
     def adopt(self, proc: subprocess.Popen[bytes]) -> None:
         """Record a broker process this process started (its pid file; its exit is reaped)."""
         _children[proc.pid] = proc
         self.pid_file.write_text(f"{proc.pid}\n")
 
+    @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Serialize start/stop of this broker across processes."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
