@@ -23,7 +23,11 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--output-report", metavar="DIR", help="evaluate on the dev set, write here"
     )
-    parser.add_argument("--no-promote", action="store_true", help="store without promoting")
+    parser.add_argument(
+        "--promote",
+        action="store_true",
+        help="promote the new version and announce it to the workers (as `models promote`)",
+    )
     parser.set_defaults(handler=train)
 
     parser = commands.add_parser(
@@ -48,17 +52,27 @@ def register(commands: Commands) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
+    """Train into the store; with --promote, promote the new version and announce it."""
     from nlp.commands import train_command
+    from stream import models
+
+    settings = args.settings.model_copy(update={"model_store": _store(args)})
+    if args.promote:
+        connect(settings)  # the announcement needs Kafka: know it before training
+
+    def promote(version: str) -> None:
+        record = models.promote(settings, version)
+        print(f"promoted {version} (was {record['previous']}); announced to the workers")
 
     return train_command(
-        _store(args),
+        settings.model_dir,
         data=args.data,
         epochs=args.epochs,
         seed=args.seed,
         config=args.config,
         version=args.version,
         report_dir=args.output_report,
-        promote=not args.no_promote,
+        promote=promote if args.promote else None,
     )
 
 
