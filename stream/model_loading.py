@@ -43,6 +43,7 @@ def version_loader(settings: Settings) -> Callable[[str | None], Enricher]:
             settings.model_dir,
             version,
             uncertain_below=settings.uncertain_below,
+            max_chars=settings.max_text_chars,
             torch_threads=settings.torch_threads,
         )
 
