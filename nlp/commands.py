@@ -1,4 +1,4 @@
-"""Implementations of `feedback train|evaluate|models` (argument parsing lives in stream/cli/models.py)."""
+"""Implementations of `feedback train|evaluate|models` (argument parsing: stream/cli/models.py)."""
 
 from __future__ import annotations
 
