@@ -1,7 +1,8 @@
 """Plain Kafka clients (aiokafka) for everything that is not the Faust worker.
 
-The demo, the offline tools, the benchmark and the tests produce and consume through
-these helpers, so the connection and security options are built in one place.
+The demo, the offline tools, the worker's consumer-lag reader, the benchmark and the tests
+produce, consume and administer through these helpers, so the connection and security
+options are built in one place.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +26,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
+from stream import client_internals
 from stream.settings import Settings, UserError
 
 log = logging.getLogger(__name__)
@@ -159,79 +162,81 @@ async def ensure_topics(
     """
     partitions = partitions or settings.topic_partitions
     await check_connection(settings)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    admin = _admin(settings)
-    try:
-        await admin.start()
-    except KafkaConnectionError:
-        await admin.close()
-        raise
-    try:
-        existing = set(await admin.list_topics())
+    async with admin(settings) as client:
+        existing = set(await client.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if missing:
             new = [NewTopic(t, partitions, settings.topic_replication) for t in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
-                await admin.create_topics(new)
+                await client.create_topics(new)
             log.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
-            await _wait_for_leaders(admin, missing, deadline)
-    finally:
-        await admin.close()
+            if not await wait_for_leaders(client, missing, timeout_s=timeout_s):
+                log.warning("topics %s have no leader yet; going on", ", ".join(missing))
 
 
-def _admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(
+async def start_admin(settings: Settings) -> AIOKafkaAdminClient:
+    """A started admin client for the configured brokers (the caller closes it)."""
+    client = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
     )
+    try:
+        await client.start()
+    except BaseException:
+        await client.close()
+        raise
+    return client
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], deadline: float) -> None:
-    """Wait until every partition of new topics has a leader that serves its offsets.
+@contextlib.asynccontextmanager
+async def admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client for the configured brokers, closed on leaving the block."""
+    client = await start_admin(settings)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def wait_for_leaders(
+    client: AIOKafkaAdminClient, topics: list[str], *, timeout_s: float
+) -> bool:
+    """Wait until every partition of `topics` has a leader that serves its offsets.
 
     A new topic is unknown to the brokers for a moment, and then has a leader in the
     metadata a moment before that leader answers offset requests; clients that use it in
     between log NotLeaderForPartition / UnknownTopicOrPartition errors (harmless, but
-    alarming in a demo).
+    alarming in a demo). False when `timeout_s` passed first.
     """
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     while True:
-        descriptions = await admin.describe_topics(topics)
+        descriptions = await client.describe_topics(topics)
         if all(
             d["error_code"] == 0
             and d["partitions"]
             and all(p["error_code"] == 0 and p["leader"] >= 0 for p in d["partitions"])
             for d in descriptions
-        ) and await _leaders_serve_offsets(admin, descriptions):
-            return
+        ) and await _leaders_serve_offsets(client, descriptions):
+            return True
         if loop.time() > deadline:
-            log.warning("topics %s have no leader yet; going on", ", ".join(topics))
-            return
+            return False
         await asyncio.sleep(0.1)
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:
     """The partition numbers of an existing topic."""
-    admin = _admin(settings)
-    await admin.start()
-    try:
-        [description] = await admin.describe_topics([topic])
-        return sorted(p["partition"] for p in description["partitions"])
-    finally:
-        await admin.close()
+    async with admin(settings) as client:
+        [description] = await client.describe_topics([topic])
+    return sorted(p["partition"] for p in description["partitions"])
 
 
-async def _leaders_serve_offsets(admin: AIOKafkaAdminClient, descriptions: list[dict]) -> bool:
+async def _leaders_serve_offsets(client: AIOKafkaAdminClient, descriptions: list[dict]) -> bool:
     """Whether each partition's leader answers a ListOffsets request without an error."""
-    from aiokafka.protocol.offset import OffsetRequest
-
-    by_leader: dict[int, dict[str, list[tuple[int, int]]]] = {}
+    by_leader: dict[int, dict[str, list[int]]] = {}
     for d in descriptions:
         for p in d["partitions"]:
-            latest = (p["partition"], -1)
-            by_leader.setdefault(p["leader"], {}).setdefault(d["topic"], []).append(latest)
-    for leader, topics in by_leader.items():
-        request = OffsetRequest(-1, 0, list(topics.items()))
-        response = await admin._client.send(leader, request)  # the admin API has no ListOffsets
-        if any(error for _, parts in response.topics for _, error, *_ in parts):
+            by_leader.setdefault(p["leader"], {}).setdefault(d["topic"], []).append(p["partition"])
+    for leader, partitions in by_leader.items():
+        if any(await client_internals.latest_offset_errors(client, leader, partitions)):
             return False
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from stream.kafka import _wait_for_leaders
+from stream.kafka import wait_for_leaders
 
 NOT_LEADER = 6
 
@@ -17,7 +17,7 @@ class AdminStub:
     def __init__(self) -> None:
         self.describes = 0
         self.offset_requests = 0
-        self._client = self  # the offsets check talks to the admin's client
+        self._client = self  # stream.client_internals asks the admin's own client for offsets
 
     async def describe_topics(self, topics: list[str]) -> list[dict]:
         self.describes += 1
@@ -34,17 +34,13 @@ class AdminStub:
         return SimpleNamespace(topics=[("a", parts), ("b", parts)])
 
 
-def _wait(admin: AdminStub, topics: list[str], seconds: float) -> None:
-    async def run() -> None:
-        deadline = asyncio.get_running_loop().time() + seconds
-        await _wait_for_leaders(admin, topics, deadline)  # type: ignore[arg-type]
-
-    asyncio.run(run())
+def _wait(admin: AdminStub, topics: list[str], seconds: float) -> bool:
+    return asyncio.run(wait_for_leaders(admin, topics, timeout_s=seconds))  # type: ignore[arg-type]
 
 
 def test_wait_for_leaders_polls_until_leaders_serve_offsets() -> None:
     admin = AdminStub()
-    _wait(admin, ["a", "b"], 10)
+    assert _wait(admin, ["a", "b"], 10)
     assert admin.describes == 4  # unknown, leaderless, not serving yet, ready
     assert admin.offset_requests == 2
 
@@ -56,5 +52,5 @@ def test_wait_for_leaders_gives_up_at_the_deadline() -> None:
             return [{"error_code": 3, "topic": t, "partitions": []} for t in topics]
 
     admin = NeverReady()
-    _wait(admin, ["a"], 0.3)
+    assert not _wait(admin, ["a"], 0.3)
     assert 2 <= admin.describes <= 6 and admin.offset_requests == 0
