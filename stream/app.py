@@ -23,7 +23,7 @@ from faust.types import EventT
 
 from stream.contracts import InputFormat, Source
 from stream.lifecycle import announce
-from stream.metrics import record_model_refusal, record_model_swap
+from stream.metrics import Metrics
 from stream.models import ModelFollower
 from stream.processing import Enricher, Limits, Message, Outcome, process_batch
 from stream.settings import Settings
@@ -57,7 +57,10 @@ class EnrichJob:
     def swap(self, enricher: Enricher) -> None:
         """Serve `enricher` from the next batch on (a batch reads the model once, at its start)."""
         self.enricher = enricher
-        record_model_swap(enricher.version)
+
+    def serving_version(self) -> str:
+        """The version of the model the next batch is enriched with."""
+        return self.enricher.version
 
     def agent_crashed(self, exc: BaseException) -> None:
         """The agent died: say so, and stop the worker so that its group reads the batch again.
@@ -80,11 +83,23 @@ class EnrichJob:
         self.stop_worker()
 
 
+@dataclass
+class Worker:
+    """One worker, built by `create_app`: run `app` (e.g. with `faust.Worker`); the other
+    parts are what the app was wired with, for the command that runs it and for tests."""
+
+    app: faust.App
+    job: EnrichJob
+    ops: Ops
+    #: Follows the models topic; None when the worker serves one fixed model.
+    follower: ModelFollower | None
+
+
 def create_app(
     settings: Settings,
     enricher: Enricher,
     load_version: Callable[[str], Enricher] | None = None,
-) -> faust.App:
+) -> Worker:
     """Build the worker's Faust app for these settings and this loaded model.
 
     With `load_version`, the worker follows the models topic and swaps in announced
@@ -98,9 +113,12 @@ def create_app(
         output=app.topic(settings.output_topic),
         dlq=app.topic(settings.dlq_topic),
     )
-    app.enrich_job = job
-    job.ops = install(app, job, settings)  # /metrics, /healthz, /readyz, /dashboard
-    announce(app, settings, job.ops)  # one summary line at start and one at stop
+    metrics = Metrics()
+    ops = Ops(app, settings, metrics, serving_version=job.serving_version)
+    job.ops = ops
+    install(app, ops)  # /metrics, /healthz, /readyz, /dashboard
+    # One summary line at start and one at stop.
+    announce(app, settings, metrics, job.serving_version, up_since=ops.started)
 
     # Concurrency 1: with more, Faust can commit past a batch still in flight
     # (faust-streaming issue #606).
@@ -115,21 +133,22 @@ def create_app(
             job.agent_crashed(exc)
             raise
 
+    follower = None
     if load_version is not None and settings.model_version is None:
         follower = ModelFollower(
             settings,
             load=load_version,
             swap=job.swap,
-            current=lambda: job.enricher.version,
-            on_refusal=record_model_refusal,
+            current=job.serving_version,
+            on_swap=metrics.record_model_swap,
+            on_refusal=metrics.record_model_refusal,
         )
-        app.model_follower = follower
 
         @app.task
         async def follow_models() -> None:
             await follower.run()
 
-    return app
+    return Worker(app, job, ops, follower)
 
 
 def terminate_this_process() -> None:

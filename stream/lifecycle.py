@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import faust
     from prometheus_client import Counter
 
+    from stream.metrics import Metrics
     from stream.settings import Settings
-    from stream.web import Ops
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,16 @@ def stop_summary(
 
 @dataclass
 class Announcer:
-    """Writes the summaries of one worker app; `watch(app)` connects it to the app's signals."""
+    """Writes the summaries of one worker app; `watch(app)` connects it to the app's signals.
+
+    It reads the worker's `metrics` for the stop line's counts, `serving_version()` for the
+    model in the start line, and `up_since` (Unix time) for the uptime.
+    """
 
     settings: Settings
-    ops: Ops
+    metrics: Metrics
+    serving_version: Callable[[], str | None]
+    up_since: float = field(default_factory=time.time)
     started: bool = False
     partitions: list[int] = field(default_factory=list)
 
@@ -115,7 +121,7 @@ class Announcer:
         if not self.started:
             self.started = True
             logs.started()  # from now on, the coordinator's start-up lines are news
-            message, fields = start_summary(self.settings, self.ops.model_version(), partitions)
+            message, fields = start_summary(self.settings, self.serving_version(), partitions)
             log.info(message, extra=fields)
         elif partitions != self.partitions:
             log.info(
@@ -127,12 +133,12 @@ class Announcer:
         self.partitions = partitions
 
     def stopping(self) -> None:
-        metrics = self.ops.metrics
+        metrics = self.metrics
         message, fields = stop_summary(
             _total(metrics.messages_in),
             _total(metrics.messages_out),
             _total(metrics.messages_dlq),
-            time.time() - self.ops.started,
+            time.time() - self.up_since,
         )
         log.info(message, extra=fields)
 
@@ -143,9 +149,15 @@ class Announcer:
         self.stopping()
 
 
-def announce(app: faust.App, settings: Settings, ops: Ops) -> Announcer:
+def announce(
+    app: faust.App,
+    settings: Settings,
+    metrics: Metrics,
+    serving_version: Callable[[], str | None],
+    up_since: float,
+) -> Announcer:
     """Log the worker's start and stop summaries (see the module docstring)."""
-    announcer = Announcer(settings, ops)
+    announcer = Announcer(settings, metrics, serving_version, up_since)
     announcer.watch(app)
     return announcer
 

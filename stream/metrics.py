@@ -5,11 +5,9 @@ shared Prometheus; the registry also holds prometheus-client's process, platform
 collectors (`process_*`, `python_*`). Each app gets its own `CollectorRegistry`
 (`Metrics`), so tests can build several apps in one process without "Duplicated
 timeseries" errors. The hot path calls `Metrics.batch_done` once per published batch;
-consumer lag and the serving model are read at scrape time.
-
-The model-swap code calls the module-level helpers `record_model_swap(version)` and
-`record_model_refusal(version, reason)`; they act on the active worker's metrics (the app
-built last in this process) and do nothing before a worker exists.
+consumer lag and the serving model are read at scrape time. The worker's model follower
+counts swaps and refusals through `record_model_swap` and `record_model_refusal` of the
+`Metrics` it is given (stream/app.py wires them).
 """
 
 from __future__ import annotations
@@ -42,14 +40,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # No `*_created` series next to every counter and histogram: noise for Prometheus.
 disable_created_metrics()
 
-__all__ = [
-    "CONTENT_TYPE",
-    "NAMESPACE",
-    "Metrics",
-    "active",
-    "record_model_refusal",
-    "record_model_swap",
-]
+__all__ = ["CONTENT_TYPE", "NAMESPACE", "Metrics"]
 
 #: The prefix of every metric of the project: `feedback_messages_in_total`, ...
 NAMESPACE = "feedback"
@@ -128,7 +119,7 @@ class Metrics:
         #: (topic, partition) -> next offset to process, from the batches this worker published.
         self.next_offsets: dict[tuple[str, int], int] = {}
         self._lag_source: Callable[[], Iterable[tuple[str, str, int, int]]] | None = None
-        r.register(_LagCollector(self))
+        r.register(_LagCollector(self.lag_rows))
         # process_* (memory, CPU, open files), python_info and python_gc_* of this process.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -184,16 +175,28 @@ class Metrics:
         return self._serving
 
     def record_model_swap(self, version: str) -> None:
+        """A new model version is serving: count the swap and update the serving model."""
         self.model_swaps.inc()
         self.set_serving_model(version)
 
     def record_model_refusal(self, version: str, reason: str) -> None:
+        """An announced version was refused; `reason` is cut to its first clause for the label."""
         self.model_refusals.labels(version, _reason_label(reason)).inc()
 
     # --- scraping -------------------------------------------------------------------------
     def lag_from(self, source: Callable[[], Iterable[tuple[str, str, int, int]]]) -> None:
         """Where consumer lag comes from: a callable giving (group, topic, partition, lag) rows."""
         self._lag_source = source
+
+    def lag_rows(self) -> list[tuple[str, str, int, int]]:
+        """The consumer lag rows now, sorted; none when there is no source or it fails."""
+        if self._lag_source is None:
+            return []
+        try:
+            return sorted(self._lag_source())
+        except Exception as exc:  # never fail a scrape: the consumer may be restarting
+            log.debug("consumer lag unavailable: %r", exc)
+            return []
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -207,23 +210,16 @@ class Metrics:
 class _LagCollector:
     """`feedback_consumer_lag{group,topic,partition}`, computed when Prometheus scrapes."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(self, rows: Callable[[], Iterable[tuple[str, str, int, int]]]) -> None:
+        self.rows = rows
 
     def describe(self) -> list[Any]:
         return [self._family()]
 
     def collect(self) -> Iterable[Any]:
         family = self._family()
-        source = self.metrics._lag_source
-        if source is not None:
-            try:
-                rows = sorted(source())
-            except Exception as exc:  # never fail a scrape: the consumer may be restarting
-                log.debug("consumer lag unavailable: %r", exc)
-                rows = []
-            for group, topic, partition, lag in rows:
-                family.add_metric([group, topic, str(partition)], lag)
+        for group, topic, partition, lag in self.rows():
+            family.add_metric([group, topic, str(partition)], lag)
         yield family
 
     @staticmethod
@@ -239,33 +235,3 @@ def _reason_label(reason: str) -> str:
     """A refusal reason short enough for a label: its first clause (usually the error class)."""
     head = reason.split(":", 1)[0].strip() or "unknown"
     return head[:REASON_LABEL_CHARS]
-
-
-# --- the active worker's metrics, for code that has no handle on the app ------------------
-_active: Metrics | None = None
-
-
-def activate(metrics: Metrics) -> Metrics:
-    """Make these the metrics the module-level helpers act on (done by `stream.web.install`)."""
-    global _active
-    _active = metrics
-    return metrics
-
-
-def active() -> Metrics | None:
-    """The active worker's metrics, or None when no worker was built in this process."""
-    return _active
-
-
-def record_model_swap(version: str, *, metrics: Metrics | None = None) -> None:
-    """A new model version is serving: count the swap and update `feedback_serving_model_info`."""
-    target = metrics or _active
-    if target is not None:
-        target.record_model_swap(version)
-
-
-def record_model_refusal(version: str, reason: str, *, metrics: Metrics | None = None) -> None:
-    """An announced version was refused; `reason` is cut to its first clause for the label."""
-    target = metrics or _active
-    if target is not None:
-        target.record_model_refusal(version, reason)

@@ -143,12 +143,14 @@ class ModelFollower:
         swap: Callable[[Enricher], None],
         current: Callable[[], str],
         *,
+        on_swap: Callable[[str], None] = lambda version: None,
         on_refusal: Callable[[str, str], None] = lambda version, reason: None,
     ) -> None:
         self.settings = settings
         self.load = load
         self.swap = swap
         self.current = current
+        self.on_swap = on_swap
         self.on_refusal = on_refusal
         self.refused: dict[str, str] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
@@ -186,6 +188,7 @@ class ModelFollower:
             return False
         previous = self.current()
         self.swap(enricher)
+        self.on_swap(enricher.version)
         log.info("now serving model %s (was %s)", version, previous)
         return True
 

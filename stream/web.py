@@ -8,10 +8,11 @@
   model; else 503. The JSON body says which check failed.
 - `/dashboard`: a live view (stream/static/), polling `/dashboard/data`: messages per
   second, sentiment mix, most mentioned ORG/PRODUCT entities with their sentiment, the
-  latest negative feedback, over a sliding window of this worker's own outcomes.
+  latest negative feedback, over a sliding window of this worker's own outcomes
+  (stream/live_view.py).
 
-`install(app, job, settings)` registers the pages and returns the `Ops` object that the
-hot path feeds (`EnrichJob.ops.batch_done(...)` after each published batch).
+`Ops` answers what the pages report; the hot path feeds it (`Ops.batch_done(...)` after
+each published batch). `install(app, ops)` registers the pages on the app's web server.
 """
 
 from __future__ import annotations
@@ -21,23 +22,22 @@ import contextlib
 import logging
 import math
 import time
-from collections import Counter, deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.exposition import choose_encoder
 
-from stream.contracts import SENTIMENT_LABELS
-from stream.metrics import NAMESPACE, Metrics, activate
+from stream import client_internals, kafka
+from stream.live_view import LiveView
+from stream.metrics import NAMESPACE, Metrics
 from stream.processing import Message, Outcome
 
 if TYPE_CHECKING:
     import faust
+    from aiokafka.admin import AIOKafkaAdminClient
     from faust.types import TP
 
     from stream.settings import Settings
@@ -52,135 +52,8 @@ DASHBOARD_ASSETS = {
     "/dashboard/app.js": ("dashboard.js", "application/javascript"),
     "/dashboard/app.css": ("dashboard.css", "text/css"),
 }
-#: Entity labels the dashboard ranks.
-ENTITY_LABELS = ("ORG", "PRODUCT")
-#: Longest feedback text shown on the dashboard.
-SHOWN_TEXT_CHARS = 280
 #: Seconds between two reads of the input partitions' offsets from the brokers.
 LAG_REFRESH_S = 5.0
-
-
-# --- the live view --------------------------------------------------------------------------
-@dataclass
-class _Second:
-    """What this worker published in one wall-clock second."""
-
-    at: int
-    messages: int = 0
-    dead: int = 0
-    sentiment: Counter = field(default_factory=Counter)
-    #: (label, casefolded text) -> Counter of sentiment labels
-    entities: dict[tuple[str, str], Counter] = field(default_factory=dict)
-    #: (label, casefolded text) -> the surface form last seen
-    names: dict[tuple[str, str], str] = field(default_factory=dict)
-
-
-class LiveView:
-    """A sliding window over this worker's outcomes, for the dashboard."""
-
-    def __init__(self, window_s: int = 300, *, negatives: int = 10, top: int = 10) -> None:
-        self.window_s = window_s
-        self.top = top
-        self._seconds: deque[_Second] = deque()
-        self._negatives: deque[dict[str, Any]] = deque(maxlen=negatives)
-
-    def add(self, outcomes: Sequence[Outcome], now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        second = self._second(int(now))
-        for outcome in outcomes:
-            second.messages += 1
-            record = outcome.enrichment
-            if record is None:
-                second.dead += 1
-                continue
-            sentiment = record.get("sentiment") or {}
-            label = sentiment.get("label")
-            if label not in SENTIMENT_LABELS:
-                continue
-            second.sentiment[label] += 1
-            mentioned = []
-            for entity in record.get("entities") or ():
-                if entity.get("label") in ENTITY_LABELS and entity.get("text"):
-                    key = (entity["label"], " ".join(entity["text"].split()).casefold())
-                    second.entities.setdefault(key, Counter())[label] += 1
-                    second.names[key] = entity["text"]
-                    mentioned.append({"text": entity["text"], "label": entity["label"]})
-            if label == "negative":
-                text = outcome.text or ""
-                self._negatives.append(
-                    {
-                        "id": record.get("id"),
-                        "text": text[:SHOWN_TEXT_CHARS]
-                        + ("…" if len(text) > SHOWN_TEXT_CHARS else ""),
-                        "score": (sentiment.get("scores") or {}).get("negative"),
-                        "entities": mentioned,
-                        "processed_at": record.get("processed_at"),
-                        "at": now,
-                    }
-                )
-
-    def _second(self, at: int) -> _Second:
-        if not self._seconds or self._seconds[-1].at < at:
-            self._seconds.append(_Second(at))
-        elif self._seconds[-1].at > at:  # the clock went back: count it in the newest second
-            return self._seconds[-1]
-        self._prune(at)
-        return self._seconds[-1]
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.window_s
-        while self._seconds and self._seconds[0].at <= horizon:
-            self._seconds.popleft()
-
-    def snapshot(self, now: float | None = None) -> dict[str, Any]:
-        """The window, aggregated: what `/dashboard/data` returns."""
-        now = time.time() if now is None else now
-        self._prune(now)
-        end = int(now)
-        per_second = [0] * self.window_s
-        messages = dead = 0
-        sentiment: Counter = Counter()
-        entities: dict[tuple[str, str], Counter] = {}
-        names: dict[tuple[str, str], str] = {}
-        for second in self._seconds:
-            index = self.window_s - 1 - (end - second.at)
-            if 0 <= index < self.window_s:
-                per_second[index] += second.messages
-            messages += second.messages
-            dead += second.dead
-            sentiment.update(second.sentiment)
-            for key, counts in second.entities.items():
-                entities.setdefault(key, Counter()).update(counts)
-            names.update(second.names)
-        ranked = sorted(entities.items(), key=lambda kv: (-kv[1].total(), kv[0]))[: self.top]
-        recent = per_second[-10:]
-        return {
-            "window_s": self.window_s,
-            "now": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
-            "messages": messages,
-            "enriched": messages - dead,
-            "dead": dead,
-            "rate": {
-                "now": round(sum(recent) / len(recent), 2),
-                "window": round(messages / self.window_s, 2),
-                "per_second": per_second,
-            },
-            "sentiment": {label: sentiment.get(label, 0) for label in SENTIMENT_LABELS},
-            "entities": [
-                {
-                    "text": names[key],
-                    "label": key[0],
-                    "mentions": counts.total(),
-                    "sentiment": {label: counts.get(label, 0) for label in SENTIMENT_LABELS},
-                }
-                for key, counts in ranked
-            ],
-            "negative": [
-                {k: v for k, v in item.items() if k != "at"}
-                for item in reversed(self._negatives)
-                if item["at"] > now - self.window_s
-            ],
-        }
 
 
 # --- consumer lag ---------------------------------------------------------------------------
@@ -282,16 +155,7 @@ class ConsumerLag:
 
     async def _committed(self, tps: list[TP]) -> dict[tuple[str, int], int]:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                **self.settings.kafka_client_options(),
-            )
-            try:
-                await admin.start()
-            except BaseException:
-                await admin.close()
-                raise
-            self._admin = admin
+            self._admin = await kafka.start_admin(self.settings)
         answer = await self._admin.list_consumer_group_offsets(
             self.group, partitions=[TopicPartition(tp.topic, tp.partition) for tp in tps]
         )
@@ -302,13 +166,23 @@ class ConsumerLag:
 
 # --- what the pages report ------------------------------------------------------------------
 class Ops:
-    """The worker's observability: metrics, health, readiness and the live view."""
+    """The worker's observability: metrics, health, readiness and the live view.
 
-    def __init__(self, app: faust.App, job: Any, settings: Settings) -> None:
+    `serving_version` answers which model version the worker serves now (None before
+    one is loaded); `metrics` are the worker's own.
+    """
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        metrics: Metrics,
+        serving_version: Callable[[], str | None],
+    ) -> None:
         self.app = app
-        self.job = job
         self.settings = settings
-        self.metrics = activate(Metrics())
+        self.metrics = metrics
+        self.serving_version = serving_version
         self.live = LiveView(settings.dashboard_window_s) if settings.dashboard_enabled else None
         self.started = time.time()
         self.agent_crash: BaseException | None = None
@@ -329,8 +203,7 @@ class Ops:
             log.exception("could not record the metrics of a batch")
 
     def model_version(self) -> str | None:
-        enricher = getattr(self.job, "enricher", None)
-        return getattr(enricher, "version", None)
+        return self.serving_version()
 
     def assigned(self) -> list[int]:
         """Input partitions assigned to this worker."""
@@ -343,11 +216,8 @@ class Ops:
     def connected(self) -> bool:
         """The consumer knows its group coordinator and has a live broker connection."""
         try:
-            client_consumer = self.app.consumer._thread._consumer
-            if client_consumer is None or client_consumer._coordinator.coordinator_id is None:
-                return False
-            return any(conn.connected() for conn in list(client_consumer._client._conns.values()))
-        except Exception:
+            return client_internals.group_consumer_connected(self.app.consumer)
+        except Exception:  # the consumer is not created or not started yet
             return False
 
     def agent_crashed(self, exc: BaseException) -> None:
@@ -388,7 +258,7 @@ class Ops:
             "topic": self.settings.input_topic,
             "partitions": self.assigned(),
             "model_version": self.model_version(),
-            "lag": sum(lag for *_, lag in _safe(self.consumer_lag.rows)),
+            "lag": sum(lag for *_, lag in self.metrics.lag_rows()),
         }
         data["totals"] = {
             "in": _sum_samples(self.metrics, f"{NAMESPACE}_messages_in"),
@@ -396,13 +266,6 @@ class Ops:
             "dlq": _sum_samples(self.metrics, f"{NAMESPACE}_messages_dlq"),
         }
         return data
-
-
-def _safe(rows: Any) -> list[tuple[str, str, int, int]]:
-    try:
-        return list(rows())
-    except Exception:
-        return []
 
 
 def _sum_samples(metrics: Metrics, name: str) -> float:
@@ -414,12 +277,10 @@ def _sum_samples(metrics: Metrics, name: str) -> float:
 
 
 # --- the pages ------------------------------------------------------------------------------
-def install(app: faust.App, job: Any, settings: Settings) -> Ops:
-    """Register the pages on the app's web server; the returned `Ops` is fed by the hot path."""
+def install(app: faust.App, ops: Ops) -> None:
+    """Register the pages of `ops` on the app's web server, and its consumer-lag reader."""
     from faust import web
 
-    ops = Ops(app, job, settings)
-    app.ops = ops
     app.on_partitions_assigned.connect(ops.consumer_lag.on_assigned)
     app.task(ops.consumer_lag.run)
 
@@ -441,7 +302,7 @@ def install(app: faust.App, job: Any, settings: Settings) -> Ops:
         return self.json(body, status=200 if ok else 503)
 
     if ops.live is None:
-        return ops
+        return
 
     @app.page("/dashboard/data", name="dashboard_data")
     async def dashboard_data(self: web.View, request: web.Request) -> web.Response:
@@ -451,7 +312,6 @@ def install(app: faust.App, job: Any, settings: Settings) -> Ops:
         app.page(path, name=f"dashboard_{filename.replace('.', '_')}")(
             _asset_view(filename, content_type)
         )
-    return ops
 
 
 def _asset_view(filename: str, content_type: str) -> Any:

@@ -363,8 +363,7 @@ def _exposed(home: Path) -> dict[str, set[str]]:
     from tests.fakes import KeywordEnricher
 
     settings = Settings(_env_file=None, feedback_home=home, app_id="grafana-check")
-    app = create_app(settings, KeywordEnricher())
-    metrics = app.enrich_job.ops.metrics
+    metrics = create_app(settings, KeywordEnricher()).ops.metrics
     source = Source("fb", 0, 1, 1_000)
     metrics.batch_done(
         [Message(None, b"{}", source)] * 2,

@@ -237,17 +237,6 @@ class TP(NamedTuple):
     partition: int
 
 
-class FakeOps:
-    """What the summaries read from `stream.web.Ops`: metrics, model version, start time."""
-
-    def __init__(self) -> None:
-        self.metrics = Metrics()
-        self.started = time.time() - 125
-
-    def model_version(self) -> str:
-        return "v3"
-
-
 def summaries(fmt: str, **settings: object) -> tuple[Announcer, logs.ReadableHandler]:
     out = handler(Clock(), fmt=fmt)
     logger = logging.getLogger("stream.lifecycle")
@@ -262,7 +251,12 @@ def summaries(fmt: str, **settings: object) -> tuple[Announcer, logs.ReadableHan
         "web_port": 6066,
         "dashboard_enabled": True,
     }
-    announcer = Announcer(Settings(_env_file=None, **{**defaults, **settings}), FakeOps())
+    announcer = Announcer(
+        Settings(_env_file=None, **{**defaults, **settings}),
+        Metrics(),
+        serving_version=lambda: "v3",
+        up_since=time.time() - 125,
+    )
     return announcer, out
 
 
@@ -281,7 +275,7 @@ def test_start_and_stop_summaries_as_text(lifecycle_logger) -> None:
     announcer.assigned({TP("feedback", 2), TP("feedback", 0), TP("feedback.models", 0)})
     announcer.assigned({TP("feedback", 2), TP("feedback", 0)})  # same partitions: no line
     announcer.assigned({TP("feedback", 1)})  # a rebalance: a short line
-    metrics = announcer.ops.metrics
+    metrics = announcer.metrics
     metrics.messages_in.labels("feedback").inc(12)
     metrics.messages_out.inc(10)
     metrics.messages_dlq.labels("invalid_json").inc(1)

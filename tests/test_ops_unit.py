@@ -14,16 +14,11 @@ from faust.types import TP
 
 from stream import logs
 from stream.contracts import Reason, Source
-from stream.metrics import NAMESPACE, Metrics, record_model_refusal, record_model_swap
+from stream.live_view import LiveView
+from stream.metrics import NAMESPACE, Metrics
 from stream.processing import Message, Outcome
 from stream.settings import Settings
-from stream.web import (
-    DASHBOARD_ASSETS,
-    STATIC,
-    ConsumerLag,
-    LiveView,
-    PartitionOffsets,
-)
+from stream.web import DASHBOARD_ASSETS, STATIC, ConsumerLag, PartitionOffsets
 from tests.conftest import ROOT
 
 
@@ -261,24 +256,17 @@ def test_consumer_lag_covers_every_assigned_partition_from_the_broker_offsets() 
     assert metrics.next_offsets == {("fb", 2): 125}
 
 
-def test_model_swap_and_refusal_helpers() -> None:
+def test_model_swaps_and_refusals_are_counted() -> None:
     metrics = Metrics()
     metrics.set_serving_model("v1")
-    record_model_swap("v2", metrics=metrics)
-    record_model_refusal("v3", "ModelRefused: checksum abc != def", metrics=metrics)
+    metrics.record_model_swap("v2")
+    metrics.record_model_refusal("v3", "ModelRefused: checksum abc != def")
     assert metrics.value("feedback_model_swaps_total") == 1
     assert metrics.value("feedback_serving_model_info", version="v2") == 1
     assert metrics.value("feedback_serving_model_info", version="v1") is None
     assert metrics.value("feedback_model_refusals_total", version="v3", reason="ModelRefused") == 1
-    # Without a worker in the process (and no metrics given) the helpers do nothing.
-    import stream.metrics as module
-
-    saved, module._active = module._active, None
-    try:
-        record_model_swap("v4")
-        record_model_refusal("v4", "x")
-    finally:
-        module._active = saved
+    # Two workers in one process count apart.
+    assert Metrics().value("feedback_model_swaps_total") == 0
 
 
 def test_live_view_window() -> None:
@@ -328,8 +316,8 @@ def test_the_worker_app_registers_its_pages(tmp_path: Path) -> None:
         settings = Settings(
             _env_file=None, feedback_home=tmp_path, dashboard_enabled=enabled, app_id=f"t{enabled}"
         )
-        app = create_app(settings, KeywordEnricher())
-        paths = set(app.web.views)
+        worker = create_app(settings, KeywordEnricher())
+        paths = set(worker.app.web.views)
         assert {"/metrics", "/healthz", "/readyz"} <= paths
         assert ({"/dashboard", "/dashboard/data", "/dashboard/app.js"} <= paths) is enabled
-        assert app.enrich_job.ops.metrics.serving == KeywordEnricher().version
+        assert worker.ops.metrics.serving == KeywordEnricher().version

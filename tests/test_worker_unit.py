@@ -15,7 +15,8 @@ from tests.fakes import KeywordEnricher
 async def test_agent_takes_batches_and_publishes_output_and_dead_letters(tmp_path) -> None:
     enricher = KeywordEnricher()
     settings = Settings(feedback_home=tmp_path, batch_max=10, batch_within_s=0.2)
-    app = create_app(settings, enricher)
+    worker = create_app(settings, enricher)
+    app = worker.app
     app.finalize()
     app.conf.store = "memory://"
     agent = app.agents["enrich"]
@@ -27,7 +28,7 @@ async def test_agent_takes_batches_and_publishes_output_and_dead_letters(tmp_pat
         future.set_result(None)
         return future
 
-    job = app.enrich_job
+    job = worker.job
     job.output.send = lambda **kw: capture(job.output, **kw)
     job.dlq.send = lambda **kw: capture(job.dlq, **kw)
 
@@ -57,10 +58,11 @@ async def test_a_crash_of_the_agent_is_counted_reported_and_stops_the_worker(
         raise RuntimeError("a bug outside the per-message isolation")
 
     monkeypatch.setattr("stream.app.process_batch", broken_processing)
-    app = create_app(Settings(feedback_home=tmp_path, batch_within_s=0.05), KeywordEnricher())
+    worker = create_app(Settings(feedback_home=tmp_path, batch_within_s=0.05), KeywordEnricher())
+    app = worker.app
     app.finalize()
     app.conf.store = "memory://"
-    job = app.enrich_job
+    job = worker.job
     stops: list[bool] = []
     job.stop_worker = lambda: stops.append(True)
     assert job.ops.health()[0] and job.ops.readiness()[1]["checks"]["agent_running"]

@@ -41,17 +41,17 @@ def worker(args: argparse.Namespace) -> int:
         settings.models_topic,
     ]
     asyncio.run(ensure_topics(settings, topics))
-    app = create_app(settings, enricher, load_version=version_loader(settings))
+    worker = create_app(settings, enricher, load_version=version_loader(settings))
     # Faust (mode) reconfigures logging when the worker starts: hand it ours (LOG_FORMAT).
     runner = faust.Worker(
-        app, loglevel=settings.log_level, quiet=True, logging_config=dict_config(settings)
+        worker.app, loglevel=settings.log_level, quiet=True, logging_config=dict_config(settings)
     )
     try:
         runner.execute_from_commandline()  # runs until SIGTERM / Ctrl-C, then exits the process
     except SystemExit:
-        if app.enrich_job.crash is None:
+        if worker.job.crash is None:
             raise
-        print(f"error: the enrich agent crashed: {app.enrich_job.crash!r}", file=sys.stderr)
+        print(f"error: the enrich agent crashed: {worker.job.crash!r}", file=sys.stderr)
         return 1
     return 0
 
