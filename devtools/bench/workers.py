@@ -6,14 +6,12 @@ import asyncio
 import contextlib
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from devtools.net import free_port
-from stream import worker_process
+from stream import kafka, worker_process
 from stream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,18 +68,6 @@ def stop_workers(workers: list[WorkerProcess], timeout_s: float = 30) -> None:
     worker_process.stop([w.proc for w in workers if w.proc is not None], timeout_s)
 
 
-@contextlib.asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_client_options()
-    )
-    await admin.start()
-    try:
-        yield admin
-    finally:
-        await admin.close()
-
-
 async def wait_for_group(
     settings: Settings,
     workers: list[WorkerProcess],
@@ -93,7 +79,7 @@ async def wait_for_group(
     A worker that exits while starting is started again, twice at most: on a shared
     machine its web port can be taken between our check and its bind.
     """
-    async with _admin(settings) as admin:
+    async with kafka.admin(settings) as admin:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for worker in workers:
