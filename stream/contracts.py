@@ -3,7 +3,9 @@
 The JSON Schema files in `stream/schemas/` are the documentation users read; this module
 holds the code that enforces them on the hot path (hand-written checks that give a precise
 reason, much faster than a schema validator) and the schema validators that tests use to
-prove the two agree.
+prove the two agree. It is longer than most modules on purpose: every message shape (input,
+enriched record, dead letter, label) and its limits live here together, so that one file
+answers "what may go in, what comes out".
 """
 
 from __future__ import annotations

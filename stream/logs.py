@@ -10,6 +10,10 @@ Secrets never reach the output: every formatter masks the values of the settings
 secret fields (`SecretStr`, e.g. `KAFKA_SASL_PASSWORD`) and anything that looks like
 `password=...` / `"sasl_plain_password": "..."`, in messages, extra fields and tracebacks.
 
+The module is a little over 400 lines because `configure` installs everything a log line
+passes through (masking, the formats, the throttle for repeated lines, the filter for known
+noise) and each of those is read once, top to bottom, here.
+
 A person must be able to read the log, so the one handler does two more things:
 
 - Expected noise is lowered to DEBUG (`EXPECTED_NOISE`: exact logger plus message

@@ -80,7 +80,7 @@ def test_a_utf8_byte_order_mark_is_accepted() -> None:
     assert feedback.id == 1 and feedback.text == "hello"
 
 
-def test_the_poison_batch_of_the_issue_publishes_every_neighbour() -> None:
+def test_a_batch_with_a_500_deep_message_publishes_every_neighbour() -> None:
     poison = b'{"id": "poison", "text": "hello", "x": ' + b"[" * 500 + b"]" * 500 + b"}"
     values = [poison] + [orjson.dumps({"id": i, "text": f"good {i}"}) for i in range(20)]
     outcomes = process_batch([msg(v, i) for i, v in enumerate(values)], KeywordEnricher(), Limits())

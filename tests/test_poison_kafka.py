@@ -96,7 +96,7 @@ def run_fuzz(topics, workers, tmp_path, n_valid: int, n_hostile: int, name: str)
 
 
 def test_the_poison_message_and_its_batch(topics, workers, tmp_path) -> None:
-    """The issue's case: 500-deep nesting, then 20 valid messages, in one batch."""
+    """A message nested 500 levels deep, then 20 valid messages, in one batch."""
     worker = start_worker(workers, topics, tmp_path).wait_ready()
     poison = b'{"id": "poison", "text": "hello", "x": ' + b"[" * 500 + b"]" * 500 + b"}"
     values = [poison] + [orjson.dumps({"id": i, "text": f"Love my Kindle {i}"}) for i in range(20)]
