@@ -13,9 +13,12 @@ it on the models topic; the workers swap to it between two batches.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import multiprocessing
+import signal
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +38,26 @@ log = logging.getLogger(__name__)
 
 #: Metrics the promotion gate compares (higher is better), as named in the model card.
 TARGET_METRICS = ("sentiment_accuracy", "sentiment_macro_f1", "ner_f1")
+
+
+def training_pool() -> ProcessPoolExecutor:
+    """One process that trains candidates, so that consuming labels never stops.
+
+    On Linux the process is killed when the trainer dies, even by `kill -9`: a training run
+    must not outlive the service that would use its result.
+    """
+    return ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+    )
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @dataclass
@@ -98,7 +121,7 @@ class Trainer:
         self.settings = settings
         self.group = f"{settings.app_id}-trainer"
         self.labels = LabelSet()
-        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = training_pool()
         self.last_training = time.monotonic()
 
     async def run(self, *, stop_after_promotions: int | None = None) -> None:
@@ -134,6 +157,7 @@ class Trainer:
                     await cons.commit({tp: OffsetAndMetadata(o, "") for tp, o in used.items()})
                     promotions += promoted
         finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
             await dlq.stop()
             await cons.stop()
 
