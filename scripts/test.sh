@@ -38,4 +38,4 @@ python -c "from nlp import ensure_default_model; from stream.settings import Set
 echo "▶ ruff"
 ruff check .
 echo "▶ pytest"
-python -m pytest -ra "$@"
+python -m pytest -ra --durations=25 "$@"
