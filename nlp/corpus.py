@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 DATA_DIR = Path(__file__).parent / "data"
 DEV_SET = DATA_DIR / "dev.jsonl"
+# A second, harder dev set written independently of the training data (nlp/data/README.md).
+DEV_HARD_SET = DATA_DIR / "dev_hard.jsonl"
+# The held-out sets every evaluation reports, by name; never trained on.
+DEV_SETS = {"dev": DEV_SET, "dev_hard": DEV_HARD_SET}
 
 
 def data_path(name: str | Path) -> Path:

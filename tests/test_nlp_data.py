@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from nlp.config import load_config
-from nlp.corpus import DATA_DIR, DEV_SET, SOURCES, read_jsonl
+from nlp.corpus import DATA_DIR, DEV_SET, DEV_SETS, SOURCES, read_jsonl
 from nlp.schema import SENTIMENT_LABELS
 
 TRAINING = sorted(DATA_DIR.glob("train_feedback*.jsonl"))
@@ -22,7 +22,7 @@ def test_every_training_file_is_configured_and_has_provenance() -> None:
 
 
 def test_check_data_accepts_the_files_and_finds_no_text_shared_with_dev() -> None:
-    files = [str(p) for p in (*TRAINING, DEV_SET)]
+    files = [str(p) for p in (*TRAINING, *DEV_SETS.values())]
     done = subprocess.run(
         [sys.executable, str(DATA_DIR / "check_data.py"), *files], capture_output=True, text=True
     )
@@ -47,10 +47,26 @@ def _word_set(text: str) -> set[str]:
 
 def test_no_dev_text_is_a_near_copy_of_a_training_text() -> None:
     train = [_word_set(r.text) for p in TRAINING for r in read_jsonl(p)]
-    for record in read_jsonl(DEV_SET):
-        dev = _word_set(record.text)
-        overlap = max(len(dev & t) / len(dev | t) for t in train)
-        assert overlap < 0.5, record.text
+    for path in DEV_SETS.values():
+        for record in read_jsonl(path):
+            dev = _word_set(record.text)
+            overlap = max(len(dev & t) / len(dev | t) for t in train)
+            assert overlap < 0.5, f"{path.name}: {record.text}"
+
+
+def test_no_dev_set_is_in_the_training_config() -> None:
+    configured = {Path(name).name for name in load_config().data.feedback}
+    assert not configured & {path.name for path in DEV_SETS.values()}
+
+
+def test_the_harder_dev_set_is_as_the_issue_describes() -> None:
+    records = read_jsonl(DEV_SETS["dev_hard"])
+    long = [r for r in records if len(r.text.split()) > 50]
+    lower = [r for r in records if r.text == r.text.lower()]
+    assert len(records) >= 300
+    assert len(long) >= len(records) / 4
+    assert len(lower) >= 30
+    assert {r.sentiment for r in records} == set(SENTIMENT_LABELS)
 
 
 def test_check_data_labels_equal_the_packages() -> None:
