@@ -18,8 +18,10 @@ from .training import train_model
 log = logging.getLogger(__name__)
 
 
-def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True) -> str:
-    """Train and store the default model for the current data + config unless already there.
+def ensure_default_model(
+    store: str | Path, *, tier: str = "fast", progress: bool | Reporter = True
+) -> str:
+    """Train and store the default model of a sentiment tier unless already there.
 
     Idempotent and safe to call from several processes at once (they wait on the store's
     lock; one trains); a damaged copy of the default version is rebuilt. Returns the
@@ -30,7 +32,7 @@ def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True)
     nothing promoted). Elsewhere it is stored beside the promoted version, for
     `feedback models promote` to announce.
     """
-    config = load_config()
+    config = load_config(overrides={"sentiment.tier": tier})
     version = version_id(config)
     model_store = ModelStore(store)
     with model_store.lock():
@@ -43,6 +45,6 @@ def ensure_default_model(store: str | Path, *, progress: bool | Reporter = True)
         if not model_store.exists(version):
             train_model(store, config, version=version, progress=progress)
             model_store.verify(version)
-        if model_store.promoted() != version and model_store.resolve(None) == version:
+        if model_store.promoted(tier) != version and model_store.resolve(None, tier) == version:
             model_store.promote(version)
     return version

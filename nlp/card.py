@@ -16,8 +16,8 @@ from .config import TrainingConfig
 from .corpus import SOURCES, TrainingData
 from .schema import SENTIMENT_LABELS
 from .store import sha256_file
+from .tiers import TierResult
 from .train_entities import EntityResult
-from .train_sentiment import SentimentResult
 
 
 def model_card(
@@ -25,7 +25,7 @@ def model_card(
     version: str,
     config: TrainingConfig,
     nlp: Language,
-    sentiment: SentimentResult,
+    sentiment: TierResult,
     entities: EntityResult,
     catalogue_entries: int,
     files: dict[str, Path],
@@ -38,12 +38,7 @@ def model_card(
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
-        "sentiment": {
-            "labels": list(SENTIMENT_LABELS),
-            "features": sentiment.features.to_dict(),
-            "members": len(sentiment.classifier.members),
-            "temperatures": sentiment.classifier.temperatures,
-        },
+        "sentiment": {**sentiment.card, "labels": list(SENTIMENT_LABELS)},
         "ner": {
             "labels": list(nlp.get_pipe("ner").labels),
             "annotated_labels": entities.labels,
@@ -74,6 +69,7 @@ def library_versions() -> dict[str, str]:
     import safetensors
     import spacy
     import torch
+    import transformers
 
     return {
         "python": platform.python_version(),
@@ -81,4 +77,5 @@ def library_versions() -> dict[str, str]:
         "spacy": spacy.__version__,
         "numpy": numpy.__version__,
         "safetensors": safetensors.__version__,
+        "transformers": transformers.__version__,
     }

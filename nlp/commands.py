@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ModelError
+from .schema import SENTIMENT_TIERS
 from .store import ModelStore
 
 
@@ -20,6 +21,7 @@ def train_command(
     seed: int | None = None,
     config: str | None = None,
     version: str | None = None,
+    tier: str | None = None,
     report_dir: str | None = None,
     promote: Callable[[str], object] | None = None,
 ) -> int:
@@ -30,7 +32,6 @@ def train_command(
     A config that cannot be read or breaks the schema: one `error:` line, exit status 2.
     """
     from .config import load_config
-    from .evaluation import evaluate_version, format_report, write_report
     from .training import train_model
 
     overrides: dict[str, Any] = {}
@@ -39,7 +40,9 @@ def train_command(
     if seed is not None:
         overrides["data.seed"] = seed
     if epochs is not None:
-        overrides |= {"sentiment.epochs": epochs, "ner.epochs": epochs}
+        overrides |= {"sentiment.epochs": epochs, "encoder.epochs": epochs, "ner.epochs": epochs}
+    if tier is not None:
+        overrides["sentiment.tier"] = tier
     try:
         cfg = load_config(config, overrides)
     except ConfigError as exc:
@@ -53,10 +56,8 @@ def train_command(
     else:
         promote(card["version"])
     if report_dir:
-        report = evaluate_version(store, card["version"])
-        print(format_report(report))
-        paths = write_report(report, report_dir, card.get("history"))
-        print("report: " + ", ".join(str(p) for p in paths))
+        reports = evaluate_reports(store, card["version"], None)
+        print_reports(reports, report_dir, card.get("history"))
     return 0
 
 
@@ -67,39 +68,71 @@ def evaluate_command(
     data: str | None = None,
     report_dir: str | None = None,
 ) -> int:
-    from .evaluation import evaluate_version, format_report, write_report
-
+    """Report a version's metrics on `data`, or on every dev set (`nlp.corpus.DEV_SETS`)."""
     try:
-        report = evaluate_version(store, version, data)
+        reports = evaluate_reports(store, version, data)
     except ModelError as exc:
         print(f"error: {exc}")
         return 1
-    print(format_report(report))
-    if report_dir:
-        history = ModelStore(store).read_card(report["version"]).get("history")
-        paths = write_report(report, report_dir, history)
-        print("report: " + ", ".join(str(p) for p in paths))
+    history = ModelStore(store).read_card(next(iter(reports.values()))["version"]).get("history")
+    print_reports(reports, report_dir, history)
     return 0
 
 
+def evaluate_reports(
+    store: str | Path, version: str | None, data: str | None
+) -> dict[str, dict[str, Any]]:
+    """{set name: report}: the file given, else each dev set."""
+    from .enricher import load_enricher
+    from .evaluation import evaluate_dev_sets, evaluate_version
+
+    if data:
+        return {Path(data).stem: evaluate_version(store, version, data)}
+    return evaluate_dev_sets(load_enricher(store, version))
+
+
+def print_reports(
+    reports: dict[str, dict[str, Any]], report_dir: str | None, history: dict | None
+) -> None:
+    """Each set's summary; with `report_dir`, its files in `report_dir/<set>/`."""
+    from .evaluation import format_report, write_report
+
+    for name, report in reports.items():
+        print(f"== {name} ==")
+        print(format_report(report))
+        if report_dir:
+            paths = write_report(report, Path(report_dir) / name, history)
+            print("report: " + ", ".join(str(p) for p in paths))
+
+
 def list_command(store: str | Path) -> int:
+    from .store import tier_of
+
     model_store = ModelStore(store)
     versions = model_store.versions()
     if not versions:
         print(f"no models in {model_store.root}")
         return 0
-    promoted = model_store.promoted()
-    print(f"{'':2}{'version':<20} {'created':<26} {'val acc':>7} {'dev acc':>7} {'dev F1':>7}")
+    promoted = {model_store.promoted(tier) for tier in SENTIMENT_TIERS}
+    print(
+        f"{'':2}{'version':<20} {'tier':<8} {'created':<26} {'val acc':>7} {'dev acc':>7} "
+        f"{'hard acc':>8} {'dev F1':>7}"
+    )
     for v in versions:
         try:
             card = model_store.read_card(v)
+            tier = tier_of(card)
         except ModelError as exc:
             print(f"  {v:<20} unreadable: {exc}")
             continue
         metrics = card.get("metrics", {})
         val = metrics.get("validation", {}).get("sentiment", {}).get("accuracy", float("nan"))
-        dev = metrics.get("dev", {})
+        dev, hard = metrics.get("dev", {}), metrics.get("dev_hard", {})
         acc, f1 = dev.get("sentiment_accuracy", float("nan")), dev.get("ner_f1", float("nan"))
-        mark = "* " if v == promoted else "  "
-        print(f"{mark}{v:<20} {card.get('created_at', ''):<26} {val:>7.3f} {acc:>7.3f} {f1:>7.3f}")
+        hard_acc = hard.get("sentiment_accuracy", float("nan"))
+        mark = "* " if v in promoted else "  "
+        print(
+            f"{mark}{v:<20} {tier:<8} {card.get('created_at', ''):<26} {val:>7.3f} {acc:>7.3f} "
+            f"{hard_acc:>8.3f} {f1:>7.3f}"
+        )
     return 0

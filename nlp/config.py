@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from confection import Config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -71,8 +71,9 @@ class DataConfig(Section):
 
 
 class SentimentConfig(Section):
-    """[sentiment]: the features and the ensemble's training."""
+    """[sentiment]: the tier, and the fast tier's features and ensemble training."""
 
+    tier: Literal["fast", "accurate"] = "fast"  # nlp.schema.SENTIMENT_TIERS (tested equal)
     folds: int = Field(1, ge=1)
     n_buckets: int = Field(gt=0)
     bigrams: bool
@@ -85,6 +86,21 @@ class SentimentConfig(Section):
     lr: float = Field(gt=0)
     pretrain_epochs: int = Field(ge=0)
     patience: int = Field(ge=1)
+
+
+class EncoderConfig(Section):
+    """[encoder]: fine-tuning the accurate tier's pre-trained encoder (nlp/train_encoder.py)."""
+
+    epochs: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    max_length: int = Field(ge=8, le=512)
+    warmup: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+    patience: int = Field(ge=1)
+    freeze_embeddings: bool
+    synthetic_weight: float = Field(ge=0)
 
 
 class NerConfig(Section):
@@ -112,6 +128,7 @@ class TrainingConfig(Section):
 
     data: DataConfig
     sentiment: SentimentConfig
+    encoder: EncoderConfig
     ner: NerConfig
     inference: InferenceConfig
 

@@ -10,22 +10,22 @@ from pathlib import Path
 import torch
 
 from .errors import ModelCorruptError, ModelMismatchError
-from .features import FeatureConfig, batch_ids
 from .schema import SENTIMENT_LABELS, Enrichment, Entity, Sentiment
-from .sentiment import SentimentEnsemble, load_classifier, pack
 from .store import ModelStore
+from .tiers import SentimentHead, load_sentiment
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIM = " \t\r\n\x00\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\ufeff"
 
 
 class FeedbackModel:
-    """A loaded model version: spaCy pipeline (NER + catalogue) and the sentiment head.
+    """A loaded model version: spaCy pipeline (NER + catalogue) and the sentiment head of its
+    tier (`nlp.tiers`).
 
     `uncertain_below` and `max_chars` are the caller's: `load_enricher` passes the ones it
     is given, else the model card's (the training config's `[inference]`).
 
-    `enrich` runs one `nlp.pipe` over the batch and one torch forward pass.  Calls
+    `enrich` runs one `nlp.pipe` over the batch and the head over its Docs.  Calls
     are serialised by a lock: use it from one worker thread at a time for speed.
     """
 
@@ -33,8 +33,7 @@ class FeedbackModel:
         self,
         version: str,
         nlp,
-        classifier: SentimentEnsemble,
-        features: FeatureConfig,
+        sentiment: SentimentHead,
         *,
         labels: Sequence[str] = SENTIMENT_LABELS,
         uncertain_below: float,
@@ -44,8 +43,8 @@ class FeedbackModel:
     ) -> None:
         self.version = version
         self.nlp = nlp
-        self.classifier = classifier.eval()
-        self.features = features
+        self.sentiment = sentiment
+        self.tier = sentiment.tier
         self.labels = tuple(labels)
         self.uncertain_below = uncertain_below
         self.max_chars = max_chars
@@ -65,8 +64,7 @@ class FeedbackModel:
         safe = [_SURROGATE.sub("\ufffd", t) for t in originals]
         with self._lock, torch.inference_mode():
             docs = list(self.nlp.pipe(safe, batch_size=self.batch_size))
-            ids = batch_ids(docs, self.features)
-            probs = self.classifier.probabilities(*pack(ids)).tolist()
+            probs = self.sentiment.probabilities(docs)
         return [
             Enrichment(self._sentiment(doc, p), self._entities(doc, text))
             for doc, p, text in zip(docs, probs, originals, strict=True)
@@ -108,8 +106,9 @@ def load_enricher(
     uncertain_below: float | None = None,
     max_chars: int | None = None,
     torch_threads: int | None = None,
+    tier: str = "fast",
 ) -> FeedbackModel:
-    """Load a verified model version (default: the promoted one, else the newest).
+    """Load a verified model version (default: the `tier`'s promoted one, else its newest).
 
     `uncertain_below` (flag sentiment less confident than this) and `max_chars` (analyse
     at most this much of each text) are the caller's; None takes the model card's, which
@@ -128,12 +127,11 @@ def load_enricher(
     if max_chars is not None and max_chars < 1:
         raise ValueError("max_chars must be at least 1")
     model_store = ModelStore(store)
-    version = model_store.resolve(version)
+    version = model_store.resolve(version, tier)
     card = model_store.verify(version)
     root = model_store.path(version)
     try:
         labels = card["sentiment"]["labels"]
-        features = FeatureConfig.from_dict(card["sentiment"]["features"])
         inference = card["inference"]
         if uncertain_below is None:
             uncertain_below = float(inference["uncertain_below"])
@@ -148,7 +146,7 @@ def load_enricher(
         raise ModelMismatchError(f"{version}: sentiment labels {labels} != {SENTIMENT_LABELS}")
     if torch_threads is not None:
         torch.set_num_threads(max(1, int(torch_threads)))
-    classifier = load_classifier(root / "sentiment.safetensors", labels, features)
+    sentiment = load_sentiment(root, card, labels)
     try:
         nlp = spacy.load(root / "spacy")
     except Exception as exc:  # spaCy raises many types (ValueError, OSError, KeyError, ...)
@@ -161,8 +159,7 @@ def load_enricher(
     return FeedbackModel(
         version,
         nlp,
-        classifier,
-        features,
+        sentiment,
         labels=labels,
         uncertain_below=uncertain_below,
         max_chars=max_chars,

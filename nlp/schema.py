@@ -10,6 +10,11 @@ from typing import Any
 # data files all follow it (nlp/data/check_data.py keeps a standalone copy, tested equal).
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
+# The sentiment tiers a model version can have (the config's `[sentiment] tier`, the model
+# card's `sentiment.tier`, the worker's SENTIMENT_MODEL): hashed n-grams (`fast`) or the
+# fine-tuned pre-trained encoder (`accurate`).
+SENTIMENT_TIERS: tuple[str, ...] = ("fast", "accurate")
+
 
 @dataclass
 class Record:

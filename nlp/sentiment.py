@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import ModelCorruptError, ModelMismatchError
-from .features import FeatureConfig
+from .features import FeatureConfig, batch_ids
 
 
 class SentimentClassifier(nn.Module):
@@ -216,11 +216,18 @@ def train_classifier(
 
 
 def fit_temperature(model: SentimentClassifier, val: SentimentData) -> float:
-    """Temperature scaling: the T minimising validation NLL of softmax(logits / T)."""
+    """Temperature-scale `model` on a validation split; returns the temperature set."""
     logits = predict_logits(model, val.ids).clone()  # out of inference mode for autograd
-    gold = torch.tensor(val.labels)
+    temperature = temperature_for(logits, torch.tensor(val.labels, dtype=torch.long))
+    model.temperature.fill_(temperature)
+    return temperature
+
+
+def temperature_for(logits: torch.Tensor, gold: torch.Tensor) -> float:
+    """Temperature scaling: the T minimising the NLL of softmax(logits / T) (1.0 without data)."""
     if len(gold) == 0:
         return 1.0
+    logits = logits.detach().clone().float()
     log_t = torch.zeros((), requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
 
@@ -230,12 +237,27 @@ def fit_temperature(model: SentimentClassifier, val: SentimentData) -> float:
         loss.backward()
         return loss
 
-    opt.step(closure)
+    with torch.enable_grad():
+        opt.step(closure)
     temperature = float(log_t.detach().exp().clamp(0.05, 20.0))
-    if not math.isfinite(temperature):
-        temperature = 1.0
-    model.temperature.fill_(temperature)
-    return temperature
+    return temperature if math.isfinite(temperature) else 1.0
+
+
+class FastSentiment:
+    """The fast tier at inference: hashed features of spaCy Docs -> the ensemble."""
+
+    tier = "fast"
+
+    def __init__(self, ensemble: SentimentEnsemble, features: FeatureConfig) -> None:
+        self.ensemble = ensemble.eval()
+        self.features = features
+
+    @torch.inference_mode()
+    def probabilities(self, docs: Sequence) -> list[list[float]]:
+        """Calibrated class probabilities, one row per Doc."""
+        if not docs:
+            return []
+        return self.ensemble.probabilities(*pack(batch_ids(docs, self.features))).tolist()
 
 
 # --- persistence (safetensors only: no pickle anywhere) ---------------------------------------

@@ -5,7 +5,12 @@ Layout::
     <store>/<version>/spacy/              the spaCy pipeline (nlp.to_disk)
     <store>/<version>/sentiment.safetensors
     <store>/<version>/model-card.json     version, provenance, metrics, labels, checksums
-    <store>/PROMOTED                      the version `load_enricher(version=None)` uses
+    <store>/<version>/sentiment_encoder/  (accurate tier: weights, config, tokenizer)
+    <store>/PROMOTED                      the promoted fast-tier version
+    <store>/PROMOTED.accurate             the promoted accurate-tier version
+
+Each sentiment tier has its own promoted version (`load_enricher(version=None, tier=...)`
+serves it), so that fast and accurate workers share a store and each follows its own.
 
 A version is built in `<store>/.tmp-*` and renamed into place, so readers
 never see half-written versions.  Loading verifies every file's sha256.  Writers that
@@ -26,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ModelCorruptError, ModelError, ModelMismatchError, ModelNotFoundError
+from .schema import SENTIMENT_TIERS
 
 CARD = "model-card.json"
 PROMOTED = "PROMOTED"
@@ -68,49 +74,57 @@ class ModelStore:
     def exists(self, version: str) -> bool:
         return (self.path(version) / CARD).is_file()
 
-    def versions(self) -> list[str]:
-        """Complete versions, oldest first (by the card's created_at)."""
+    def versions(self, tier: str | None = None) -> list[str]:
+        """Complete versions (of `tier`, when given), oldest first (by the card's created_at)."""
         if not self.root.is_dir():
             return []
         found = []
         for d in self.root.iterdir():
             if d.is_dir() and not d.name.startswith(".") and (d / CARD).is_file():
                 try:
-                    created = json.loads((d / CARD).read_text("utf-8")).get("created_at", "")
+                    card = json.loads((d / CARD).read_text("utf-8"))
                 except (OSError, ValueError):
-                    created = ""
-                found.append((str(created), d.name))
+                    card = {}
+                card = card if isinstance(card, dict) else {}
+                if tier is None or tier_of(card) == tier:
+                    found.append((str(card.get("created_at", "")), d.name))
         return [name for _, name in sorted(found)]
 
-    def promoted(self) -> str | None:
+    def tier(self, version: str) -> str:
+        """The sentiment tier of a stored version."""
+        return tier_of(self.read_card(version))
+
+    def promoted(self, tier: str = "fast") -> str | None:
+        """The promoted version of a sentiment tier, if any."""
         try:
-            name = (self.root / PROMOTED).read_text("utf-8").strip()
+            name = (self.root / promoted_file(tier)).read_text("utf-8").strip()
         except OSError:
             return None
         return name or None
 
     def promote(self, version: str) -> None:
-        """Make `version` the default for `load_enricher(store)` (atomic pointer update)."""
+        """Make `version` its tier's default for `load_enricher` (atomic pointer update)."""
         if not self.exists(version):
             raise ModelNotFoundError(f"no model version {version!r} in {self.root}")
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".promote-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(version + "\n")
-        os.replace(tmp, self.root / PROMOTED)
+        os.replace(tmp, self.root / promoted_file(self.tier(version)))
 
-    def resolve(self, version: str | None) -> str:
-        """The requested version, else the promoted one, else the newest."""
+    def resolve(self, version: str | None, tier: str = "fast") -> str:
+        """The requested version, else the tier's promoted one, else the tier's newest."""
         if version is not None:
             if not self.exists(version):
                 raise ModelNotFoundError(f"no model version {version!r} in {self.root}")
             return version
-        promoted = self.promoted()
+        promoted = self.promoted(tier)
         if promoted and self.exists(promoted):
             return promoted
-        versions = self.versions()
+        versions = self.versions(tier)
         if not versions:
             raise ModelNotFoundError(
-                f"no models in {self.root}; run `feedback train` or ensure_default_model()"
+                f"no {tier}-tier models in {self.root}; run `feedback train` or "
+                "ensure_default_model()"
             )
         return versions[-1]
 
@@ -180,6 +194,21 @@ class ModelStore:
 
     def delete(self, version: str) -> None:
         shutil.rmtree(self.path(version))
+
+
+def tier_of(card: dict) -> str:
+    """The sentiment tier a model card describes (cards without one are `fast`)."""
+    tier = (card.get("sentiment") or {}).get("tier", "fast")
+    if tier not in SENTIMENT_TIERS:
+        raise ModelMismatchError(f"{card.get('version')}: unknown sentiment tier {tier!r}")
+    return tier
+
+
+def promoted_file(tier: str) -> str:
+    """The pointer file of a tier's promoted version (`PROMOTED` for the fast tier)."""
+    if tier not in SENTIMENT_TIERS:
+        raise ModelMismatchError(f"unknown sentiment tier {tier!r} (one of {SENTIMENT_TIERS})")
+    return PROMOTED if tier == "fast" else f"{PROMOTED}.{tier}"
 
 
 def write_card(root: Path, card: dict) -> dict:

@@ -3,12 +3,14 @@
 `train_model` reads everything from one config (nlp/config.cfg by default):
 
 1. data (`corpus`): hand-written feedback (split train/val), synthetic templates, tweets;
-2. sentiment (`train_sentiment`): an ensemble of EmbeddingBag classifiers, pre-trained on
-   tweets, early-stopped on validation macro-F1, temperature-scaled;
+2. sentiment, the config's tier: `fast` (`train_sentiment`), an ensemble of EmbeddingBag
+   classifiers, pre-trained on tweets, early-stopped on validation macro-F1,
+   temperature-scaled; or `accurate` (`train_encoder`), the packaged MiniLM encoder
+   fine-tuned whole;
 3. entities (`train_entities`): en_core_web_sm's `ner` fine-tuned on feedback + synthetic
    spans; then the catalogue rulers and the tidy steps (`pipeline`);
-4. evaluation on the dev set (never trained on), and the version written atomically with
-   its model card (`card`, `store`).
+4. evaluation on each dev set (`corpus.DEV_SETS`, never trained on), and the version
+   written atomically with its model card (`card`, `store`).
 
 Progress goes to one `Reporter` (`progress`); the caller's config is never changed.
 """
@@ -21,18 +23,24 @@ from typing import Any
 
 from .card import model_card
 from .config import TrainingConfig, load_config, version_id
-from .corpus import DEV_SET, TrainingData, data_files, read_jsonl
+from .corpus import TrainingData, data_files
 from .ner import score_ner
 from .pipeline import finish_pipeline, load_base, read_catalogue, save_pipeline
 from .progress import Reporter, as_reporter
 from .schema import SENTIMENT_LABELS
-from .sentiment import save_classifier
 from .store import ModelStore, write_card
+from .tiers import save_sentiment, train_sentiment_tier
 from .train_entities import train_entities
-from .train_sentiment import train_sentiment
 
 # The dev metrics kept in the model card.
-DEV_METRICS = ("sentiment_accuracy", "sentiment_macro_f1", "ner_f1", "entities", "docs_per_second")
+DEV_METRICS = (
+    "sentiment_accuracy",
+    "sentiment_macro_f1",
+    "ner_f1",
+    "entities",
+    "calibration",
+    "docs_per_second",
+)
 
 
 def train_model(
@@ -58,7 +66,7 @@ def train_model(
     if seed is not None:
         overrides["data.seed"] = seed
     if epochs is not None:
-        overrides |= {"sentiment.epochs": epochs, "ner.epochs": epochs}
+        overrides |= {"sentiment.epochs": epochs, "encoder.epochs": epochs, "ner.epochs": epochs}
     config = (config or load_config()).with_overrides(overrides)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: one thread is fastest and avoids oversubscription
@@ -72,7 +80,7 @@ def _train(
     store: str | Path, config: TrainingConfig, version: str, reporter: Reporter
 ) -> dict[str, Any]:
     from .enricher import FeedbackModel
-    from .evaluation import evaluate_model
+    from .evaluation import evaluate_dev_sets
 
     started = time.perf_counter()
     files = data_files(config)
@@ -80,7 +88,7 @@ def _train(
     reporter.line(f"training {version}: " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
 
     nlp = load_base(config.ner.base)
-    sentiment = train_sentiment(nlp, data, config, reporter)
+    sentiment = train_sentiment_tier(nlp, data, config, reporter)
     entities = train_entities(nlp, data, config, reporter)
     catalogue = read_catalogue(files["catalogue"])
     finish_pipeline(nlp, catalogue)
@@ -89,32 +97,25 @@ def _train(
     reporter.line(f"ner + catalogue: val F1 {ner_metrics.get('f', float('nan')):.3f}")
 
     metrics: dict[str, Any] = {"validation": {"sentiment": sentiment.metrics, "ner": ner_metrics}}
-    if DEV_SET.exists():
-        model = FeedbackModel(
-            version,
-            nlp,
-            sentiment.classifier,
-            sentiment.features,
-            uncertain_below=config.inference.uncertain_below,
-            max_chars=config.inference.max_chars,
-            batch_size=config.inference.batch_size,
-        )
-        dev = evaluate_model(model, read_jsonl(DEV_SET))
-        metrics["dev"] = {k: dev[k] for k in DEV_METRICS}
+    model = FeedbackModel(
+        version,
+        nlp,
+        sentiment.head,
+        uncertain_below=config.inference.uncertain_below,
+        max_chars=config.inference.max_chars,
+        batch_size=config.inference.batch_size,
+    )
+    for name, report in evaluate_dev_sets(model).items():
+        metrics[name] = {k: report[k] for k in DEV_METRICS}
         reporter.line(
-            f"dev: sentiment acc {dev['sentiment_accuracy']:.3f} macro-F1 "
-            f"{dev['sentiment_macro_f1']:.3f}, ORG+PRODUCT F1 {dev['ner_f1']:.3f}"
+            f"{name}: sentiment acc {report['sentiment_accuracy']:.3f} macro-F1 "
+            f"{report['sentiment_macro_f1']:.3f}, ORG+PRODUCT F1 {report['ner_f1']:.3f}"
         )
 
     model_store = ModelStore(store)
     with model_store.writing(version) as tmp:
         save_pipeline(nlp, tmp / "spacy", config.ner.base)
-        save_classifier(
-            sentiment.classifier,
-            tmp / "sentiment.safetensors",
-            SENTIMENT_LABELS,
-            sentiment.features,
-        )
+        save_sentiment(sentiment.head, tmp, SENTIMENT_LABELS)
         card = write_card(
             tmp,
             model_card(

@@ -26,8 +26,9 @@ def load_enricher(settings: Settings) -> Enricher:
     from nlp import ModelError, ModelStore, ensure_default_model
 
     check_model_version(settings)
-    if settings.model_version is None and not ModelStore(settings.model_dir).versions():
-        ensure_default_model(settings.model_dir)
+    tier = settings.sentiment_model
+    if settings.model_version is None and not ModelStore(settings.model_dir).versions(tier):
+        ensure_default_model(settings.model_dir, tier=tier)
     try:
         return version_loader(settings)(settings.model_version)
     except ModelError as exc:
@@ -45,15 +46,30 @@ def version_loader(settings: Settings) -> Callable[[str | None], Enricher]:
             uncertain_below=settings.uncertain_below,
             max_chars=settings.max_text_chars,
             torch_threads=settings.torch_threads,
+            tier=settings.sentiment_model,
         )
 
     return load
 
 
 def check_model_version(settings: Settings) -> None:
-    """A pinned MODEL_VERSION must be in the model store (checked before Kafka or the model)."""
-    if settings.model_version is not None:
-        check_stored(settings, settings.model_version, pinned=True)
+    """A pinned MODEL_VERSION must be in the model store and of the SENTIMENT_MODEL tier
+    (checked before Kafka or the model)."""
+    from nlp import ModelError, ModelStore
+
+    if settings.model_version is None:
+        return
+    check_stored(settings, settings.model_version, pinned=True)
+    try:
+        tier = ModelStore(settings.model_dir).tier(settings.model_version)
+    except ModelError as exc:
+        raise UserError(f"the model store {settings.model_dir} cannot serve: {exc}") from None
+    if tier != settings.sentiment_model:
+        raise UserError(
+            f"MODEL_VERSION={settings.model_version} is a {tier}-tier model but "
+            f"SENTIMENT_MODEL={settings.sentiment_model}: set SENTIMENT_MODEL={tier}, or pin "
+            f"a {settings.sentiment_model}-tier version from `feedback models list`"
+        )
 
 
 def check_stored(settings: Settings, version: str, *, pinned: bool = False) -> None:
@@ -64,7 +80,7 @@ def check_stored(settings: Settings, version: str, *, pinned: bool = False) -> N
     with contextlib.suppress(ModelError):  # ModelError: not even a valid version name
         if store.exists(version):
             return
-    promoted = store.promoted()
+    promoted = store.promoted(settings.sentiment_model)
     versions = [f"{v} (promoted)" if v == promoted else v for v in store.versions()]
     what = f"MODEL_VERSION={version}" if pinned else f"model version {version!r}"
     fix = "pick one from `feedback models list`" if versions else "train one with `feedback train`"

@@ -79,7 +79,7 @@ def promote(settings: Settings, version: str, *, action: str = "promote") -> dic
 
     store = ModelStore(settings.model_dir)
     store.verify(version)
-    previous = store.promoted()
+    previous = store.promoted(store.tier(version))
     store.promote(version)
     record = announcement(settings.model_dir, version, action=action, previous=previous)
     asyncio.run(announce(settings, record))
@@ -112,11 +112,26 @@ async def history(settings: Settings) -> list[dict[str, Any]]:
 
 
 def rollback(settings: Settings) -> dict[str, Any]:
-    """Announce the version that was serving before the latest announcement."""
-    announced = asyncio.run(history(settings))
+    """Announce the version that was serving before the latest announcement of the
+    SENTIMENT_MODEL tier."""
+    announced = [
+        record
+        for record in asyncio.run(history(settings))
+        if stored_tier(settings, record["version"]) == settings.sentiment_model
+    ]
     if not announced or not announced[-1].get("previous"):
         raise ModelRefused("nothing to roll back to: no announcement names a previous version")
     return promote(settings, announced[-1]["previous"], action="rollback")
+
+
+def stored_tier(settings: Settings, version: str) -> str | None:
+    """The sentiment tier of a stored version (None when it is not in the store)."""
+    from nlp import ModelError, ModelStore
+
+    try:
+        return ModelStore(settings.model_dir).tier(version)
+    except ModelError:
+        return None
 
 
 def verify_enricher(enricher: Enricher) -> None:
@@ -176,6 +191,11 @@ class ModelFollower:
         version = record["version"]
         if version == self.current() or version in self.refused:
             return version == self.current()
+        tier = stored_tier(self.settings, version)
+        if tier is not None and tier != self.settings.sentiment_model:
+            log.info("model %s announced for the %s tier; this worker serves the %s tier",
+                     version, tier, self.settings.sentiment_model)  # fmt: skip
+            return False
         log.info("model %s announced (%s); loading it", version, record.get("action"))
         loop = asyncio.get_running_loop()
         try:

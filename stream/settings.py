@@ -166,6 +166,13 @@ class Settings(BaseSettings):
         65_536, ge=0, description="At most this much of a bad message is copied to the DLQ."
     )
     torch_threads: int = Field(1, ge=1, description="Threads torch and spaCy may use.")
+    sentiment_model: Literal["fast", "accurate"] = Field(
+        "fast",
+        description="Sentiment tier: `fast` (hashed n-grams) or `accurate` (a fine-tuned "
+        "MiniLM encoder: slower, more accurate; CUDA when torch sees a GPU). The worker, "
+        "`enrich` and the trainer serve and train this tier's promoted model; with none in "
+        "the store, its default is trained first. See the README's accuracy/speed table.",
+    )
     uncertain_below: float | None = Field(
         None,
         ge=0,

@@ -96,7 +96,12 @@ def gate(candidate: dict[str, float], serving: dict[str, float], margin: float) 
 
 
 def train_and_evaluate(
-    store: str, labels_file: str, eval_file: str | None, serving: str | None, epochs: int | None
+    store: str,
+    labels_file: str,
+    eval_file: str | None,
+    serving: str | None,
+    epochs: int | None,
+    tier: str = "fast",
 ) -> dict[str, Any]:
     """Runs in the training process: a candidate from the labels, and both models' metrics."""
     from nlp.evaluation import evaluate_version
@@ -104,9 +109,9 @@ def train_and_evaluate(
 
     config = load_config()
     feedback = list(config["data"]["feedback"])
-    overrides: dict[str, Any] = {"data.feedback": [*feedback, labels_file]}
+    overrides: dict[str, Any] = {"data.feedback": [*feedback, labels_file], "sentiment.tier": tier}
     if epochs:
-        overrides |= {"sentiment.epochs": epochs, "ner.epochs": epochs}
+        overrides |= {"sentiment.epochs": epochs, "encoder.epochs": epochs, "ner.epochs": epochs}
     version = time.strftime("t%Y%m%d-%H%M%S", time.gmtime())
     card = train_model(store, load_config(overrides=overrides), version=version, progress=False)
     result = {"version": card["version"], "candidate": evaluate_version(store, version, eval_file)}
@@ -210,7 +215,7 @@ class Trainer:
         s = self.settings
         n_labels, self.labels.new = len(self.labels.labels), 0
         self.last_training = time.monotonic()
-        serving = ModelStore(s.model_dir).promoted()
+        serving = ModelStore(s.model_dir).promoted(s.sentiment_model)
         eval_file = str(s.eval_data) if s.eval_data else None
         log.info("training a candidate on %d labels (serving %s) ...", n_labels, serving)
         started = time.monotonic()
@@ -224,6 +229,7 @@ class Trainer:
                 eval_file,
                 serving,
                 s.trainer_epochs,
+                s.sentiment_model,
             )
         version, candidate, current = result["version"], result["candidate"], result["serving"]
         log.info(

@@ -10,7 +10,7 @@ import pytest
 
 from nlp import ModelStore, load_enricher
 from nlp.config import DEFAULT_CONFIG
-from nlp.corpus import DEV_SET
+from nlp.corpus import DEV_SET, DEV_SETS
 from stream.cli import main
 from stream.kafka import ensure_topics
 from stream.models import history
@@ -59,8 +59,9 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
     # losses per epoch, for every member of the sentiment ensemble
     assert all(f"sentiment member {m}/5 epoch 1:" in out.err for m in range(1, 6)), out.err
     assert "ner epoch 1" in out.err
-    assert {p.name for p in report.iterdir()} >= {"report.json", "confusion_matrix.png",
-                                                  "learning_curve.png"}  # fmt: skip
+    for name in ("dev", "dev_hard"):  # a report for each dev set
+        assert {p.name for p in (report / name).iterdir()} >= {
+            "report.json", "confusion_matrix.png", "learning_curve.png"}  # fmt: skip
     card = ModelStore(store).verify("v1")
     assert "GADGET" in card["ner"]["labels"]  # custom labels are learnt
     assert card["sentiment"]["members"] == len(card["sentiment"]["temperatures"]) == 5
@@ -70,7 +71,9 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
     assert main(["evaluate", "--store", str(store), "--report", str(tmp_path / "r2")]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "PRODUCT" in out and "docs/s" in out
-    report_json = json.loads((tmp_path / "r2" / "report.json").read_text("utf-8"))
+    assert "== dev ==" in out and "== dev_hard ==" in out
+    report_json = json.loads((tmp_path / "r2" / "dev_hard" / "report.json").read_text("utf-8"))
+    assert report_json["n_docs"] == len(DEV_SETS["dev_hard"].read_text("utf-8").splitlines())
     assert report_json["sentiment"]["confusion_matrix"]["labels"] == [
         "negative",
         "neutral",

@@ -21,7 +21,12 @@ def register(commands: Commands) -> None:
     parser.add_argument("--config", help="a config.cfg to use instead of nlp/config.cfg")
     parser.add_argument("--version", help="version name (default: hash of data + config)")
     parser.add_argument(
-        "--output-report", metavar="DIR", help="evaluate on the dev set, write here"
+        "--tier",
+        choices=("fast", "accurate"),
+        help="sentiment tier to train (default: the SENTIMENT_MODEL setting)",
+    )
+    parser.add_argument(
+        "--output-report", metavar="DIR", help="evaluate on the dev sets, write here"
     )
     parser.add_argument(
         "--promote",
@@ -35,7 +40,7 @@ def register(commands: Commands) -> None:
     )
     _add_store(parser)
     parser.add_argument("--version", help="model version (default: the promoted one)")
-    parser.add_argument("--data", help="labelled JSONL (default: nlp/data/dev.jsonl)")
+    parser.add_argument("--data", help="labelled JSONL (default: each dev set in nlp/data/)")
     parser.add_argument("--report", metavar="DIR", help="write report.json and PNG plots here")
     parser.set_defaults(handler=evaluate)
 
@@ -71,6 +76,7 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         config=args.config,
         version=args.version,
+        tier=args.tier or settings.sentiment_model,
         report_dir=args.output_report,
         promote=promote if args.promote else None,
     )
