@@ -22,6 +22,7 @@ def train_command(
     config: str | None = None,
     version: str | None = None,
     tier: str | None = None,
+    soft_labels: str | None = None,
     report_dir: str | None = None,
     promote: Callable[[str], object] | None = None,
 ) -> int:
@@ -43,6 +44,8 @@ def train_command(
         overrides |= {"sentiment.epochs": epochs, "encoder.epochs": epochs, "ner.epochs": epochs}
     if tier is not None:
         overrides["sentiment.tier"] = tier
+    if soft_labels is not None:
+        overrides["data.soft_labels"] = str(Path(soft_labels).resolve())
     try:
         cfg = load_config(config, overrides)
     except ConfigError as exc:
@@ -58,6 +61,40 @@ def train_command(
     if report_dir:
         reports = evaluate_reports(store, card["version"], None)
         print_reports(reports, report_dir, card.get("history"))
+    return 0
+
+
+def distill_command(
+    store: str | Path,
+    teacher: str,
+    out: str | Path,
+    *,
+    files: Sequence[str] = (),
+    tweets: int = 0,
+    synthetic: int = 0,
+) -> int:
+    """Write the teacher's soft labels on unlabelled text (`nlp.distill`) to `out`."""
+    from .distill import unlabelled_texts, write_soft_labels
+    from .enricher import load_enricher
+    from .progress import ConsoleReporter
+
+    try:
+        model = load_enricher(store, teacher, tier="accurate")
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if model.tier != "accurate":
+        print(f"error: {teacher} is a {model.tier}-tier model; the teacher must be an "
+              "accurate one (`feedback train --tier accurate`)", file=sys.stderr)  # fmt: skip
+        return 2
+    for path in files:
+        if not Path(path).is_file():
+            print(f"error: no such file: {path}", file=sys.stderr)
+            return 2
+    items = unlabelled_texts(files, tweets=tweets, synthetic=synthetic)
+    n = write_soft_labels(model, items, Path(out), ConsoleReporter())
+    print(f"wrote {n} soft labels from {model.version} to {out}; train the fast tier on them "
+          f"with `feedback train --soft-labels {out}`")  # fmt: skip
     return 0
 
 

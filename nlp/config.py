@@ -68,6 +68,8 @@ class DataConfig(Section):
     tweet_min_confidence: float = Field(ge=0, le=1)
     synthetic: int = Field(ge=0)
     synthetic_weight: float = Field(ge=0)
+    soft_labels: str = ""  # an `nlp.distill` file: the accurate tier's labels ("" = none)
+    soft_label_weight: float = Field(0.0, ge=0)
 
 
 class SentimentConfig(Section):

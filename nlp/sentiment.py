@@ -77,32 +77,53 @@ def pack(batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class SentimentData:
-    """Featurised examples: bucket ids, label index and a sample weight."""
+    """Featurised examples: bucket ids, label index, a sample weight and, for distilled
+    examples, the teacher's class probabilities (the target instead of the label)."""
 
     ids: list[list[int]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    soft: list[list[float] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def extend(self, ids: list[list[int]], labels: list[int], weight: float) -> None:
+    def extend(
+        self,
+        ids: list[list[int]],
+        labels: list[int],
+        weight: float,
+        soft: list[list[float]] | None = None,
+    ) -> None:
         self.ids += ids
         self.labels += labels
         self.weights += [weight] * len(labels)
+        self.soft += soft if soft is not None else [None] * len(labels)
 
     def add(self, other: SentimentData) -> None:
         self.ids += other.ids
         self.labels += other.labels
         self.weights += other.weights
+        self.soft += other.soft
 
     def subset(self, keep: Sequence[bool]) -> SentimentData:
         """The examples whose `keep` flag is true, in order."""
         out = SentimentData()
-        for ids, label, weight, kept in zip(self.ids, self.labels, self.weights, keep, strict=True):
+        rows = zip(self.ids, self.labels, self.weights, self.soft, keep, strict=True)
+        for ids, label, weight, soft, kept in rows:
             if kept:
-                out.extend([ids], [label], weight)
+                out.extend([ids], [label], weight, [soft] if soft is not None else None)
         return out
+
+    def targets(self, idx: Sequence[int], n_labels: int) -> torch.Tensor:
+        """Class-probability targets of examples `idx`: one-hot labels or soft labels."""
+        target = nn.functional.one_hot(
+            torch.tensor([self.labels[j] for j in idx]), n_labels
+        ).float()
+        for k, j in enumerate(idx):
+            if self.soft[j] is not None:
+                target[k] = torch.tensor(self.soft[j])
+        return target
 
 
 @dataclass(frozen=True)
@@ -166,7 +187,8 @@ def train_classifier(
     progress: Callable[[int], object] | None = None,
     model: SentimentClassifier | None = None,
 ) -> tuple[SentimentClassifier, list[EpochLog]]:
-    """Weighted cross-entropy training with early stopping on validation macro-F1.
+    """Weighted cross-entropy training (soft targets where given) with early stopping on
+    validation macro-F1.
 
     Pass `model` to continue training it (e.g. fine-tuning after pre-training).
     """
@@ -185,9 +207,9 @@ def train_classifier(
         for i in range(0, len(order), settings.batch_size):
             idx = order[i : i + settings.batch_size]
             ids, offsets = pack([train.ids[j] for j in idx])
-            gold = torch.tensor([train.labels[j] for j in idx])
+            target = train.targets(idx, n_labels)
             weight = torch.tensor([train.weights[j] for j in idx])
-            losses = nn.functional.cross_entropy(model(ids, offsets), gold, reduction="none")
+            losses = nn.functional.cross_entropy(model(ids, offsets), target, reduction="none")
             loss = (losses * weight).sum() / weight.sum()
             sparse_opt.zero_grad()
             dense_opt.zero_grad()

@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from spacy.language import Language
 
 from .config import TrainingConfig
-from .corpus import TrainingData, assign_folds, with_sentiment
+from .corpus import TrainingData, assign_folds, data_path, with_sentiment
+from .distill import read_soft_labels, soft_records
 from .features import FeatureConfig, batch_ids
 from .progress import Reporter
 from .schema import SENTIMENT_LABELS, Record
@@ -64,6 +66,8 @@ def train_sentiment(
     extra = featurise(data.synthetic_train[: dc.synthetic], dc.synthetic_weight)
     if dc.tweet_weight > 0:
         extra.add(featurise(data.tweets, dc.tweet_weight))
+    if dc.soft_labels and dc.soft_label_weight > 0:
+        extra.add(_distilled(nlp, features, data_path(dc.soft_labels), dc.soft_label_weight))
     if sc.folds == 1:
         splits = [(featurise(data.feedback_train), featurise(data.feedback_val))]
     else:
@@ -142,6 +146,15 @@ def _featurise(
     ids = batch_ids(nlp.tokenizer.pipe((r.text for r in records), batch_size=1000), features)
     out = SentimentData()
     out.extend(ids, [SENTIMENT_LABELS.index(r.sentiment) for r in records], weight)
+    return out
+
+
+def _distilled(nlp: Language, features: FeatureConfig, path: Path, weight: float) -> SentimentData:
+    """The accurate tier's soft labels (`nlp.distill`) as examples with soft targets."""
+    texts, probs = soft_records(read_soft_labels(path))
+    ids = batch_ids(nlp.tokenizer.pipe(texts, batch_size=1000), features)
+    out = SentimentData()
+    out.extend(ids, [max(range(len(p)), key=p.__getitem__) for p in probs], weight, probs)
     return out
 
 

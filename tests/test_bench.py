@@ -86,3 +86,5 @@ def test_tiny_end_to_end_phase_reports_every_key(model_store: Path, tmp_path: Pa
         assert written[key] > 0, key
     assert (tmp_path / "bench.png").stat().st_size > 0
     assert "per-message baseline" in report.table(results, summary)
+    assert written["tiers"]["fast"]["limit_docs_per_s"] == limit.docs_per_s
+    assert "accurate" not in written["tiers"]  # no accurate-tier model was measured

@@ -22,6 +22,9 @@ class Config:
     sweep_within_s: tuple[float, ...] = (0.01, 0.05, 0.2)
     sweep_messages: int = 4_000
     sweep_half_load_messages: int = 2_000
+    accurate_sample: int = 512  # texts per batch size in the accurate tier's limit
+    accurate_batches: tuple[int, ...] = (16, 64)
+    accurate_messages: int = 1_500  # the accurate tier's end-to-end phase
     seed: int = 1
 
 
@@ -36,4 +39,7 @@ QUICK = Config(
     sweep_within_s=(0.05,),
     sweep_messages=1_000,
     sweep_half_load_messages=400,
+    accurate_sample=128,
+    accurate_batches=(32,),
+    accurate_messages=200,
 )

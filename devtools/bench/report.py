@@ -45,6 +45,9 @@ class Results:
     phases: dict[str, PhaseResult] = field(default_factory=dict)
     sweep: list[PhaseResult] = field(default_factory=list)
     seconds: float = 0.0
+    accurate_version: str | None = None
+    accurate_limit: LimitResult | None = None
+    model_dir: Path | None = None  # where the model cards are (for the tiers' accuracy)
 
 
 def summarize(results: Results) -> dict[str, Any]:
@@ -97,6 +100,7 @@ def summarize(results: Results) -> dict[str, Any]:
     summary["sweep"] = [_phase(p) for p in results.sweep]
     summary["baseline_peak_rss_mb"] = round(max(baseline.peak_rss_mb), 1)
     summary["recommended"] = recommend(results, summary)
+    summary["tiers"] = tiers(results)
     summary["run"] = {
         "model_version": results.model_version,
         "messages": results.config.messages,
@@ -107,6 +111,51 @@ def summarize(results: Results) -> dict[str, Any]:
         "seconds": results.seconds,
     }
     return summary
+
+
+def tiers(results: Results) -> dict[str, Any]:
+    """Speed (this run) and accuracy (each model card's dev sets) of each sentiment tier."""
+    rows = {"fast": (results.model_version, results.limit, results.phases.get("e2e"))}
+    if results.accurate_version and results.accurate_limit:
+        rows["accurate"] = (
+            results.accurate_version,
+            results.accurate_limit,
+            results.phases.get("accurate"),
+        )
+    out = {}
+    for tier, (version, limit, phase) in rows.items():
+        metrics = _card_metrics(results.model_dir, version)
+        out[tier] = {
+            "model_version": version,
+            "limit_docs_per_s": limit.docs_per_s,
+            "limit_docs_per_s_by_torch_threads": limit.by_threads,
+            "e2e_msgs_per_s": phase.loads["full-load"].msgs_per_s if phase else None,
+            "peak_rss_mb": round(max(phase.peak_rss_mb), 1) if phase else None,
+            "dev_sets": {
+                name: {
+                    "sentiment_accuracy": round(m["sentiment_accuracy"], 3),
+                    "sentiment_macro_f1": round(m["sentiment_macro_f1"], 3),
+                    "ece": round(m.get("calibration", {}).get("ece", float("nan")), 3),
+                    "ner_precision": round(m["entities"]["micro"]["precision"], 3),
+                    "ner_recall": round(m["entities"]["micro"]["recall"], 3),
+                    "ner_f1": round(m["ner_f1"], 3),
+                }
+                for name, m in metrics.items()
+                if name.startswith("dev")
+            },
+        }
+    return out
+
+
+def _card_metrics(model_dir: Path | None, version: str) -> dict[str, Any]:
+    from nlp import ModelError, ModelStore
+
+    if model_dir is None:
+        return {}
+    try:
+        return ModelStore(model_dir).read_card(version).get("metrics", {})
+    except ModelError:
+        return {}
 
 
 def recommend(results: Results, summary: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +245,7 @@ def table(results: Results, summary: dict[str, Any]) -> str:
             f"WARNING: other processes kept up to {busiest:.1f} of {summary['run']['cpus']} CPUs "
             "busy during the measurements: the wall-clock ratios are skewed (see others' CPUs)"
         )
+    lines += ["", tiers_table(summary["tiers"])]
     recommended = dict(summary["recommended"])
     point = recommended.pop("measured_at_this_point")
     lines += [
@@ -204,6 +254,24 @@ def table(results: Results, summary: dict[str, Any]) -> str:
         f"  (this sweep point: {point['msgs_per_s']:.0f} msgs/s at full load, p50/p99 "
         f"{point['p50_ms_half_load']:.0f}/{point['p99_ms_half_load']:.0f} ms at half load)",
     ]
+    return "\n".join(lines)
+
+
+def tiers_table(tiers: dict[str, Any]) -> str:
+    """Accuracy (dev sets, from the model cards) beside speed (this run), per tier."""
+    lines = [
+        "tier      model              set       acc    macro-F1  ECE    ent P  ent R  ent F1"
+        "  limit docs/s  e2e msgs/s"
+    ]
+    for tier, t in tiers.items():
+        e2e = f"{t['e2e_msgs_per_s']:.0f}" if t["e2e_msgs_per_s"] else "-"
+        for name, m in t["dev_sets"].items():
+            lines.append(
+                f"{tier:<9} {t['model_version']:<18} {name:<9} {m['sentiment_accuracy']:.3f}  "
+                f"{m['sentiment_macro_f1']:.3f}     {m['ece']:.3f}  {m['ner_precision']:.3f}  "
+                f"{m['ner_recall']:.3f}  {m['ner_f1']:.3f}  {t['limit_docs_per_s']:>12.0f}  "
+                f"{e2e:>10}"
+            )
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ phases, each on fresh topics with its own consumer group and worker processes:
     scale      2 batched workers on 2 partitions: full load
     baseline   1 per-message worker (baseline.py): full load
     sweep      1 batched worker per (BATCH_MAX, BATCH_WITHIN_S): full load and half load
+    accurate   1 batched worker with SENTIMENT_MODEL=accurate: full load (when the store
+               holds an accurate-tier model; its limit is measured beside the fast one's)
 
 and finally the table, the JSON and the PNG (report.py).
 """
@@ -51,6 +53,21 @@ def run_bench(
         texts = [r["text"] for r in records]
         log(f"▶ {len(records)} generated messages, model {version}")
         results = Results(config, version, _limit(settings, texts, config, log))
+        results.model_dir = settings.model_dir
+        accurate = _accurate_version(settings, log)
+        if accurate:
+            results.accurate_version = accurate
+            results.accurate_limit = _limit(
+                settings,
+                texts[: config.accurate_sample * 2],
+                replace(
+                    config,
+                    limit_sample=config.accurate_sample,
+                    limit_batches=config.accurate_batches,
+                ),
+                log,
+                tier="accurate",
+            )
         with _brokers(bootstrap, workdir, log) as (servers, broker_pids):
             ctx = Context(
                 settings.model_copy(update={"kafka_bootstrap_servers": servers}),
@@ -67,6 +84,8 @@ def run_bench(
                     results.sweep.append(e2e)  # the e2e phase measured this point already
                 else:
                     results.sweep.append(_run_phase(ctx, phase, records))
+            if accurate:
+                results.phases["accurate"] = _run_phase(ctx, accurate_phase(config), records)
         results.seconds = round(time.monotonic() - started, 1)
         return results
     finally:
@@ -102,6 +121,19 @@ def kafka_phases(config: Config) -> list[Phase]:
             loads=(Load("full-load", config.baseline_messages),),
         ),
     ]
+
+
+def accurate_phase(config: Config) -> Phase:
+    """One batched worker serving the accurate tier, at full load."""
+    return Phase(
+        "accurate",
+        loads=(Load("full-load", config.accurate_messages),),
+        batch_max=config.batch_max,
+        within_s=config.within_s,
+        torch_threads=config.torch_threads,
+        warmup=min(config.warmup, 100),
+        env=(("SENTIMENT_MODEL", "accurate"),),
+    )
 
 
 def sweep_phases(config: Config, half_load_rate: float) -> list[Phase]:
@@ -171,14 +203,29 @@ def _ensure_model(settings: Settings, log: Callable[[str], None]) -> str:
     return ensure_default_model(settings.model_dir)
 
 
+def _accurate_version(settings: Settings, log: Callable[[str], None]) -> str | None:
+    """The accurate-tier model the worker would serve, if the store holds one."""
+    from nlp import ModelStore
+
+    store = ModelStore(settings.model_dir)
+    if not store.versions("accurate"):
+        log("▶ no accurate-tier model in the store: `feedback train --tier accurate` adds one")
+        return None
+    return store.resolve(None, "accurate")
+
+
 def _limit(
-    settings: Settings, texts: list[str], config: Config, log: Callable[[str], None]
+    settings: Settings,
+    texts: list[str],
+    config: Config,
+    log: Callable[[str], None],
+    tier: str = "fast",
 ) -> LimitResult:
     """The NLP pipeline alone, in this process, before any broker or worker runs."""
     from nlp import load_enricher
 
-    enricher = load_enricher(settings.model_dir, torch_threads=config.torch_threads)
-    log(f"▶ limit: the NLP pipeline alone (TORCH_THREADS={config.torch_threads})")
+    enricher = load_enricher(settings.model_dir, torch_threads=config.torch_threads, tier=tier)
+    log(f"▶ limit: the NLP pipeline alone, {tier} tier (TORCH_THREADS={config.torch_threads})")
     return measure_limit(
         enricher,
         texts,

