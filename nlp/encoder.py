@@ -55,9 +55,13 @@ def pick_device() -> torch.device:
 
 
 def _offline() -> None:
-    # Belt and braces: transformers must never try the network (files are local anyway).
+    """transformers never tries the network (the files are local anyway), and keeps quiet
+    about the pre-trained pooler the classifier does not use."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
 
 
 class EncoderClassifier(nn.Module):
