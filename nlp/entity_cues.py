@@ -18,6 +18,7 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from .entity_words import (
+    BRAND_NOUNS,
     CATALOGUE_WORDS,
     DATE_WORDS,
     GENERIC_TERMS_UPPER,
@@ -27,6 +28,7 @@ from .entity_words import (
     PROVIDER_VERBS,
     RECORD_WORDS,
     SWITCH_VERBS,
+    TRAVEL_VERBS,
     VERB_WINDOW,
     Lexicon,
     has_letter,
@@ -38,6 +40,8 @@ from .entity_words import (
 
 #: Words after which a name is a company or an app whatever the verb: "on hold with X".
 TOOL_WORDS = frozenset({"with", "via", "using", "thru", "through"})
+#: Words before a lower-case name and its brand noun: "the tui app", "my zanussi account".
+DETERMINERS = frozenset({"the", "my", "our", "your", "their", "his", "her", "a", "an", "this"})
 #: The longest name looked for, in tokens.
 MAX_NAME_TOKENS = 3
 
@@ -80,17 +84,23 @@ class BrandCues:
         verb = self._verb_before(tok)
         if word not in TOOL_WORDS and verb is None:
             return None
+        if verb in TRAVEL_VERBS and word not in ("with", "on"):  # "flew to Lisbon"
+            return None
         common_ok = verb in SWITCH_VERBS or word in TOOL_WORDS
         return self._name_from(tok.doc, tok.i + 1, words, common_ok)
 
     def _before(self, tok: Token, words: dict[int, int]) -> tuple[int, int] | None:
-        """A name right before a brand noun ("app", "account", "customer service")."""
-        if not tok.is_lower or not is_role_noun(tok.text, self.lexicon) or tok.i == 0:
+        """A name right before a brand noun ("app", "account", "customer service"); a name in
+        lower case only after a determiner ("the tui app", not "for tatkal booking")."""
+        if not tok.is_lower or tok.lower_ not in BRAND_NOUNS or tok.i == 0:
             return None
-        end = tok.i
-        if tok.doc[end - 1].lower_ in ("'s", "’s", "'", "’"):
+        doc, end = tok.doc, tok.i
+        if doc[end - 1].lower_ in ("'s", "’s", "'", "’"):
             end -= 1
-        return self._name_to(tok.doc, end, words)
+        span = self._name_to(doc, end, words)
+        if span is None or not doc[span[0]].is_lower or span[0] in words:
+            return span
+        return span if span[0] > 0 and doc[span[0] - 1].lower_ in DETERMINERS else None
 
     def _verb_before(self, tok: Token) -> str | None:
         doc = tok.doc
@@ -155,8 +165,10 @@ class BrandCues:
             return False
         english = self.lexicon.is_word(text)
         if tok.is_lower:
+            joined = not tok.whitespace_ and tok.i + 1 < len(tok.doc)  # "pre-book"
             return (
-                tok.is_alpha
+                not joined
+                and tok.is_alpha
                 and len(text) >= 3
                 and not tok.is_stop
                 and not english

@@ -15,13 +15,20 @@ Dropped:
 * an ordinary English word that opens a sentence ("Kudos to...", "Perfect fit", "Hotel was
   spotless"), unless the text also writes it with a capital mid-sentence.
 
-Relabelled ORG: a lone name before a maker's or courier's noun ("my Vaillant boiler", "the
-Evri driver"): the company, as the data's conventions say.
+Relabelled PRODUCT: a "person" right after a verb of buying or installing ("Bought
+Starfield").
 
-Relabelled GPE: a capitalised word that is a noun and nothing else in the lexicon, after
-a preposition of place ("flights to Budapest", "a week in Cornwall", "in Lisbon and Porto"),
-unless a verb of buying or switching precedes it or a brand noun follows it ("in Octopus
-support").
+Relabelled ORG: a lone name that acts as a company, before a maker's, courier's or service
+noun ("my Vaillant boiler", "the Evri driver", "Zendesk support") or a company's verb
+("Cupra told me"): the data's conventions keep PRODUCT for the thing used ("Spotify keeps
+logging me out").
+
+Relabelled GPE: a capitalised name after "in", "near", "around"... and without a model suffix
+("a week in Cornwall",
+"near Sea Point", "in Lisbon and Porto"), or a word that is a noun and nothing else in the
+lexicon after "to" or "at" ("flights to Budapest") unless a verb of buying, switching or
+writing precedes it ("switched to Octopus", "wrote to Octopus"); not when a brand noun
+follows ("in the Octopus app" is the company).
 """
 
 from __future__ import annotations
@@ -29,19 +36,24 @@ from __future__ import annotations
 import re
 
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 
 from .entity_words import (
+    AUXILIARIES,
     BUY_VERBS,
+    COMPANY_NOUNS,
+    COMPANY_VERBS,
+    CONTACT_VERBS,
     DATE_WORDS,
     GENERIC_TERMS_UPPER,
     HEADER_WORDS,
     LOCATIVES,
-    MAKER_NOUNS,
-    PROVIDER_PREPOSITIONS,
+    MODEL_SUFFIXES,
     RECORD_WORDS,
     SWITCH_VERBS,
     UNITS,
+    USE_VERBS,
+    VERB_FILLERS,
     VERB_WINDOW,
     Lexicon,
     has_letter,
@@ -67,6 +79,12 @@ ERROR_WORDS = frozenset({
 EVENT_WORDS = frozenset({"sale", "sales", "deal", "deals", "event", "offer", "offers", "weekend"})
 
 _LABELS = frozenset({"ORG", "PRODUCT"})
+#: Prepositions after which a capitalised name is a place, whatever it is: "in Leeds",
+#: "near Sea Point". (After "to" and "at" only a word that is a noun and nothing else is:
+#: "flights to Budapest" but "switched to Kagi", "at Tesco".)
+PLACE_PREPOSITIONS = frozenset({"in", "near", "around", "outside", "across"})
+#: Verbs after which "to X", "at X" names a company, not a place: "switched to", "wrote to".
+_NOT_TO_PLACES = BUY_VERBS | SWITCH_VERBS | CONTACT_VERBS
 _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
@@ -88,11 +106,13 @@ class EntityFilter:
                 kept.append(ent)
             elif len(ent) == 1 and ent.text.lower() in HEADER_WORDS:
                 continue
+            elif ent.label_ == "PERSON" and is_used_product(ent):
+                kept.append(Span(doc, ent.start, ent.end, label="PRODUCT"))
             elif ent.label_ not in _LABELS:
                 kept.append(ent)
             elif self.is_place(ent, kept):
                 kept.append(Span(doc, ent.start, ent.end, label="GPE"))
-            elif is_maker(ent):
+            elif is_company(ent):
                 kept.append(Span(doc, ent.start, ent.end, label="ORG"))
             elif not self.is_false_name(ent):
                 kept.append(ent)
@@ -111,46 +131,79 @@ class EntityFilter:
 
     def is_sentence_word(self, ent: Span) -> bool:
         """A lone ordinary word capitalised only because it opens the sentence ("Kudos to",
-        "Hotel was spotless"); not an acronym ("EA"), nor a word that acts ("Spirit
-        cancelled", "Octopus changed"), nor one the text also capitalises mid-sentence."""
+        "Hotel was spotless", "Courier left a card"); not an acronym ("EA"), nor a word that
+        acts as a company ("Spirit cancelled", "Sky still haven't fixed"), nor one the text
+        also capitalises mid-sentence."""
         doc, tok = ent.doc, ent[0]
         if len(ent) != 1 or tok.is_upper or not opens_clause(tok):
             return False
+        if is_role_noun(tok.text, self.lexicon):
+            return True
         if not self.lexicon.is_word(tok.text):
             return False
-        if tok.i + 1 < len(doc) and self.lexicon.is_finite_verb(doc[tok.i + 1].text):
+        verb, after_auxiliary = verb_after(doc, tok.i + 1)
+        if verb is not None and (
+            verb.lower_ in COMPANY_VERBS
+            or (not after_auxiliary and self.lexicon.is_finite_verb(verb.text))
+        ):
             return False
         return not any(t.text == tok.text and not opens_clause(t) for t in doc if t.i != tok.i)
 
     def is_place(self, ent: Span, before: list[Span]) -> bool:
         """A place name after a preposition of place (see the module docstring)."""
-        doc, tok = ent.doc, ent[0]
-        if len(ent) != 1 or not tok.is_title or tok.i == 0:
+        doc = ent.doc
+        if ent.start == 0 or not all(t.is_title for t in ent):
             return False
-        if self.lexicon.readings(tok.text) != {"noun"}:
+        if any(t.lower_ in MODEL_SUFFIXES for t in ent[1:]):  # "in Notion Plus": a product
             return False
-        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        nxt = doc[ent.end] if ent.end < len(doc) else None
         if nxt is not None and (nxt.lower_ in ("'s", "’s") or is_role_noun(nxt.text, self.lexicon)):
             return False
-        prev = doc[tok.i - 1]
+        prev = doc[ent.start - 1]
         if prev.lower_ in ("and", "or", ",", "&"):
             return bool(before) and before[-1].label_ in _PLACE_LABELS and before[-1].end == prev.i
-        if prev.lower_ not in LOCATIVES:
-            return False
-        if prev.lower_ not in PROVIDER_PREPOSITIONS:
+        if prev.lower_ in PLACE_PREPOSITIONS:
             return True
+        if prev.lower_ not in LOCATIVES or len(ent) != 1:
+            return False
+        if self.lexicon.readings(ent.text) != {"noun"}:
+            return False
         window = doc[max(0, prev.i - VERB_WINDOW) : prev.i]
-        return not any(t.lower_ in BUY_VERBS or t.lower_ in SWITCH_VERBS for t in window)
+        return not any(t.lower_ in _NOT_TO_PLACES for t in window)
 
 
-def is_maker(ent: Span) -> bool:
-    """A lone name, not a model code, before a maker's or courier's noun: "the Vaillant
-    boiler", "the Evri driver" name the company."""
+def is_company(ent: Span) -> bool:
+    """A lone name, not a model code, that acts as a company: before a maker's, courier's
+    or service noun ("the Vaillant boiler", "the Evri driver", "Zendesk support", "the
+    Domino's app") or a company's verb ("Cupra told me", "X have charged me twice")."""
     doc = ent.doc
-    if len(ent) != 1 or ent.label_ == "ORG" or is_code(ent[0]) or ent.end >= len(doc):
+    if len(ent) != 1 or is_code(ent[0]) or ent.end >= len(doc):
         return False
     nxt = doc[ent.end]
-    return nxt.is_lower and nxt.text in MAKER_NOUNS
+    if nxt.lower_ in ("'s", "’s") and ent.end + 1 < len(doc):
+        nxt = doc[ent.end + 1]
+    if nxt.is_lower and nxt.text in COMPANY_NOUNS:
+        return True
+    verb, _ = verb_after(doc, ent.end)
+    return verb is not None and verb.lower_ in COMPANY_VERBS
+
+
+def is_used_product(ent: Span) -> bool:
+    """A "person" right after a verb of buying or installing: "Bought Starfield"."""
+    return ent.start > 0 and ent.doc[ent.start - 1].lower_ in USE_VERBS
+
+
+def verb_after(doc: Doc, i: int) -> tuple[Token | None, bool]:
+    """The first token from `i` on that is neither an adverb such as "still" nor an auxiliary
+    (at most four tokens on), and whether an auxiliary was passed: "Sky still haven't fixed"
+    -> ("fixed", True)."""
+    auxiliary = False
+    for tok in doc[i : i + 4]:
+        if tok.lower_ in AUXILIARIES:
+            auxiliary = True
+        elif tok.lower_ not in VERB_FILLERS:
+            return tok, auxiliary
+    return None, auxiliary
 
 
 def is_reference(ent: Span) -> bool:
@@ -159,6 +212,8 @@ def is_reference(ent: Span) -> bool:
     if first in RECORD_WORDS:
         return all(
             not has_letter(t.text)
+            or any(ch.isdigit() for ch in t.text)
+            or is_code(t)
             or t.lower_.strip("#:.") in RECORD_WORDS
             or REFERENCE_CODE.match(t.text)
             or VERSION.match(t.text)

@@ -151,7 +151,7 @@ GENERIC_TERMS = frozenset({
     "Wi-Fi", "LTE", "3G", "4G", "5G", "GPS", "NFC", "OLED", "LED", "LCD", "HDR", "4K", "8K", "HD",
     "RAM", "SSD", "CPU", "GPU", "OS", "IT", "HR", "PR", "QA", "ETA", "RMA", "T&C", "T&Cs", "TOS",
     "B2B", "B2C", "SaaS", "KPI", "ROI", "SLA", "CRM", "ERP", "POS", "QR", "RSVP", "FYI", "EV",
-    "DIY", "BBQ", "ISP", "IP", "DNS", "VoIP", "IVR", "NFT", "ESG", "PAYG", "DD",
+    "DIY", "BBQ", "AC", "ISP", "IP", "DNS", "VoIP", "IVR", "NFT", "ESG", "PAYG", "DD",
 })  # fmt: skip
 GENERIC_TERMS_UPPER = frozenset(t.upper() for t in GENERIC_TERMS)
 
@@ -171,24 +171,29 @@ PEOPLE_WORDS = frozenset({
     "brother", "boss", "landlord", "neighbour", "neighbor", "god", "sir", "madam",
 })  # fmt: skip
 
-#: Units of measure and of money that follow a number: "920 Mbps", "50,000 Avios" is caught
-#: by the number-before rule instead.
-UNITS = frozenset({
+#: Units of time after a number: "18 months", "a 400 day streak" (not a model number).
+DURATION_UNITS = frozenset({
+    "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "hr",
+    "hrs", "day", "days", "week", "weeks", "month", "months", "year", "years", "night", "nights",
+    "times",
+})  # fmt: skip
+
+#: Units of measure that follow a number: "920 Mbps" ("50,000 Avios" is caught by the
+#: number-before rule instead).
+UNITS = DURATION_UNITS | {
     "mbps", "gbps", "kbps", "mb", "gb", "tb", "kb", "mah", "w", "kw", "kwh", "mw", "v", "hz",
     "khz", "mhz", "ghz", "mm", "cm", "m", "km", "in", "inch", "inches", "ft", "kg", "g", "lb",
     "lbs", "oz", "ml", "l", "mph", "kmh", "fps", "ms", "dpi", "ppi", "mp", "rpm", "db", "p", "k",
-    "day", "days", "hour", "hours", "hr", "hrs", "min", "mins", "minute", "minutes", "week",
-    "weeks", "month", "months", "year", "years", "night", "nights", "pm", "am", "x",
-})  # fmt: skip
+    "pm", "am", "x",
+}  # fmt: skip
 
-#: Nouns that follow a company's name: "the Hive app", "Zanussi customer service".
+#: Nouns of a company's services: "the Hive app", "Zanussi customer service", "my Tado account".
 SERVICE_NOUNS = frozenset({
-    "app", "apps", "support", "service", "customer", "team", "staff", "agent", "agents", "store",
-    "shop", "website", "site", "account", "order", "orders", "parcel", "package", "refund",
-    "subscription", "membership", "card", "bill", "router", "box", "rep", "helpline", "hotline",
-    "chat", "bot", "chatbot", "branch", "counter", "desk", "lounge", "flight", "flights", "crew",
-    "booking", "update", "outage", "prices", "price", "deal", "sale", "offer", "points", "miles",
-    "guy", "lady", "man", "woman", "people",
+    "app", "apps", "support", "service", "customer", "team", "staff", "agent", "agents", "rep",
+    "helpline", "hotline", "website", "site", "chat", "bot", "chatbot", "account", "order",
+    "orders", "parcel", "package", "refund", "subscription", "membership", "card", "bill",
+    "router", "outage", "flight", "flights", "crew", "transfer", "transfers", "payment",
+    "payments",
 })  # fmt: skip
 #: Nouns after which a lone name is the company that makes or delivers the thing: "the
 #: Vaillant boiler", "the Evri driver" (ORG, as the data's conventions say).
@@ -200,9 +205,42 @@ MAKER_NOUNS = frozenset({
     "washer", "dryer", "jacket", "jeans", "trainers", "shoes", "boots", "bag", "grill",
     "mattress", "machine", "fryer", "blender", "microwave", "hairdryer", "toothbrush",
 })  # fmt: skip
+#: Nouns after a company's name or a place's: "the Leeds branch", "the Tesco store".
+PLACE_NOUNS = frozenset({"store", "shop", "branch", "office", "counter", "desk", "lounge"})
+#: Nouns after which a lone name is the company rather than its product: "Zendesk support",
+#: "the Domino's app", "the Evri driver", "the Vaillant boiler" (as the data's conventions say).
+COMPANY_NOUNS = MAKER_NOUNS | PLACE_NOUNS | {
+    "support", "customer", "service", "team", "staff", "agent", "agents", "rep", "helpline",
+    "hotline", "website", "site", "chat", "app",
+}  # fmt: skip
+#: Nouns after which a name is a company: `brand_cues` finds unknown brands before them.
+BRAND_NOUNS = SERVICE_NOUNS | MAKER_NOUNS
 #: Nouns that follow a brand without being part of its name: "the Deliveroo rider",
-#: "uber eats drivr" (a spelling one edit away counts), "Ring doorbell".
-ROLE_NOUNS = SERVICE_NOUNS | MAKER_NOUNS
+#: "uber eats drivr" (a spelling one edit away counts), "Ring doorbell", "Costco store".
+ROLE_NOUNS = BRAND_NOUNS | PLACE_NOUNS | {
+    "booking", "update", "prices", "price", "deal", "sale", "offer", "points", "miles", "guy",
+    "lady", "man", "woman", "people", "box",
+}  # fmt: skip
+
+#: Verbs of a company acting on its customer: "Cupra told me", "X refunded", "X have charged".
+#: (An app's verbs, "keeps crashing", "drains", "works", leave it a PRODUCT.)
+COMPANY_VERBS = frozenset({
+    "charged", "overcharged", "refunded", "cancelled", "canceled", "rejected", "denied",
+    "declined", "refused", "refuse", "refuses", "lost", "delivered", "sent", "sold", "told",
+    "said", "says", "replied", "responded", "emailed", "called", "rang", "blocked", "froze",
+    "closed", "promised", "billed", "banned",
+    "suspended", "ignored", "answered", "confirmed", "approved", "offered", "replaced",
+    "repaired", "raised", "hiked", "owes", "apologised", "apologized", "delayed",
+    "misplaced", "shipped", "dispatched", "collected", "quoted", "insists", "insisted",
+    "claimed", "wants", "wanted", "sorted", "resolved", "escalated", "hung",
+    "fixed", "contacted", "deducted", "debited", "cut",
+})  # fmt: skip
+
+#: Words that may stand between a name and its verb: "X have just charged", "X still haven't".
+VERB_FILLERS = frozenset({
+    "just", "still", "never", "finally", "also", "already", "then", "again", "actually",
+    "literally", "not", "n't", "’t", "even", "only", "quickly", "kindly", "eventually",
+})  # fmt: skip
 
 #: Lower-case words that join the parts of a name: "Bank of America", "Marks and Spencer".
 NAME_CONNECTORS = frozenset({
@@ -210,11 +248,9 @@ NAME_CONNECTORS = frozenset({
     "der", "den", "y", "e", "et", "n", "'n", "’n",
 })  # fmt: skip
 
-#: Words before a name that mark a place rather than a company: "flights to Budapest".
-LOCATIVES = frozenset({
-    "in", "to", "from", "near", "around", "outside", "across", "between", "into", "towards",
-    "via", "at", "visiting", "visited", "holiday", "trip",
-})  # fmt: skip
+#: Words before a noun-only word that mark a place rather than a company: "flights to
+#: Budapest" (see `entity_filter` for "in", "near"...).
+LOCATIVES = frozenset({"to", "at", "into", "towards", "visiting", "visited"})
 
 #: Verbs of changing provider, after which a common word may still be a brand: "switched to Three".
 SWITCH_VERBS = frozenset({
@@ -237,6 +273,21 @@ BUY_VERBS = frozenset({
 TRAVEL_VERBS = frozenset({"fly", "flew", "flying", "flown", "went", "go", "going", "travelled"})
 
 PROVIDER_VERBS = SWITCH_VERBS | BUY_VERBS | TRAVEL_VERBS
+
+#: Verbs of writing to or speaking with someone: "complained to X" names a company.
+CONTACT_VERBS = frozenset({
+    "wrote", "write", "writing", "written", "spoke", "speak", "speaking", "spoken", "talked",
+    "talk", "talking", "complained", "complain", "complaining", "messaged", "message", "emailed",
+    "email", "reported", "report", "replied", "reply", "tweeted", "escalated", "escalate",
+    "sent", "send", "posted", "returned", "gave", "give", "paid", "pay", "lent", "owe", "owed",
+})  # fmt: skip
+
+#: Verbs whose object is a product: "Bought Starfield" (not a person, whatever the NER says).
+USE_VERBS = frozenset({
+    "bought", "buy", "ordered", "purchased", "preordered", "pre-ordered", "installed",
+    "install", "uninstalled", "downloaded", "download", "played", "playing", "streamed",
+    "streaming", "reinstalled", "updated",
+})  # fmt: skip
 
 #: Prepositions that name the company after a verb of buying or switching: "ordered from X".
 PROVIDER_PREPOSITIONS = frozenset({"from", "to", "at", "on", "through", "with", "via"})

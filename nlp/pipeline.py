@@ -36,7 +36,14 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, registry
 
 from . import entity_bounds, entity_cues, entity_filter  # noqa: F401  (register factories)
-from .entity_words import CATALOGUE_WORDS, MODEL_SUFFIXES, is_code, load_lexicon, pipeline_package
+from .entity_words import (
+    CATALOGUE_WORDS,
+    DURATION_UNITS,
+    MODEL_SUFFIXES,
+    is_code,
+    load_lexicon,
+    pipeline_package,
+)
 
 #: The rule components, in pipeline order, before and after the catalogue's rulers.
 BEFORE_CATALOGUE = ("entity_tidy", "entity_bounds")
@@ -85,9 +92,11 @@ def entity_tidy(doc: Doc) -> Doc:
 
 
 def _is_model_part(token) -> bool:
-    """Tokens that continue a product name: numbers, codes, capitalised suffixes (Pro, Max)."""
+    """Tokens that continue a product name: numbers (not "18 months"), codes, capitalised
+    suffixes (Pro, Max)."""
     if token.is_digit and len(token.text) <= 4:
-        return True
+        nxt = token.doc[token.i + 1] if token.i + 1 < len(token.doc) else None
+        return nxt is None or nxt.lower_ not in DURATION_UNITS
     if token.lower_ in MODEL_SUFFIXES and (token.is_title or token.is_upper):
         return True
     return is_code(token)

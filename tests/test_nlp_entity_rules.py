@@ -296,3 +296,71 @@ def test_catalogue_matches_names_that_are_not_words_in_any_case() -> None:
     assert len(exact) == 5
     assert {p["pattern"] for p in lower} == {"Walmart", "iPhone", "Trader Joe's"}
     assert {p["pattern"] for p in words} == {"Amazon", "Three"}
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Asked Zendesk support a simple question", "Zendesk"),
+        ("Cupra told me the fix would take weeks", "Cupra"),
+        ("Sky still haven't fixed the box", "Sky"),
+        ("the Wolt courier app shows the wrong address", "Wolt"),
+    ],
+)
+def test_filter_makes_a_name_that_acts_as_a_company_an_org(nlp, text, span) -> None:
+    assert _run(nlp, "entity_filter", text, [(span, "PRODUCT")]) == [(span, "ORG")]
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Spotify keeps logging me out", "Spotify"),
+        ("Can I pause my Whoop membership?", "Whoop"),
+        ("Does it run Linux apps?", "Linux"),
+    ],
+)
+def test_filter_leaves_a_product_in_use_a_product(nlp, text, span) -> None:
+    assert _run(nlp, "entity_filter", text, [(span, "PRODUCT")]) == [(span, "PRODUCT")]
+
+
+def test_filter_makes_a_person_after_a_verb_of_buying_a_product(nlp) -> None:
+    text = "Bought Starfield at launch"
+    assert _run(nlp, "entity_filter", text, [("Starfield", "PERSON")]) == [("Starfield", "PRODUCT")]
+    text = "Called Jamal at the office"
+    assert _run(nlp, "entity_filter", text, [("Jamal", "PERSON")]) == [("Jamal", "PERSON")]
+
+
+def test_filter_drops_a_generic_noun_opening_a_sentence_even_when_it_acts(nlp) -> None:
+    text = "Courier left a card while I was home"
+    assert _run(nlp, "entity_filter", text, [("Courier", "ORG")]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "label"),
+    [
+        ("Stayed near Sea Point for a week", "Sea Point", "GPE"),
+        ("Our office in Milton Keynes is closed", "Milton Keynes", "GPE"),
+        ("Deciding between Wix and Squarespace", "Wix", "PRODUCT"),
+        ("Is the AI included in Notion Plus?", "Notion Plus", "PRODUCT"),
+        ("Found it in the Kagi app", "Kagi", "ORG"),
+    ],
+)
+def test_filter_relabels_names_after_in_and_near_but_not_products(nlp, text, span, label):
+    got = _run(nlp, "entity_filter", text, [(span, "PRODUCT")])
+    assert got == [(span, label)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Flying to Lisbon with the kids",  # a verb of travel before "to" names a place
+        "waited ages for zorblat booking",  # a lower-case word needs "the", "my"... first
+        "we had to pre-book the seats",
+    ],
+)
+def test_cues_leave_places_and_odd_words(nlp, text) -> None:
+    assert _cues(nlp, text) == []
+
+
+def test_cues_find_an_airline_after_a_verb_of_travel_and_with(nlp) -> None:
+    assert _cues(nlp, "Flew with Loganair last week") == [("Loganair", "ORG")]
