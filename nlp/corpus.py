@@ -120,7 +120,8 @@ SOURCES = {
     },
     "train_feedback_brands.jsonl": {
         "origin": "hand-written feedback on lesser-known and regional brands, with ticket "
-        "numbers, headers, acronyms, places and units that are not names, by project contributors",
+        "numbers, headers, acronyms, units, people and places that are not ORG/PRODUCT, "
+        "by project contributors",
         "licence": "MIT (this project)",
     },
     "catalogue.jsonl": {
