@@ -5,9 +5,10 @@ catalogue match of the same name meet with the same boundaries ("uber eats drivr
 "uber eats", which the catalogue then labels).
 
 From the front it removes tokens without a letter ("18:40 Vueling", "40,000 Avios"),
-lower-case fillers ("new zanussi") and an inflected verb that opens the sentence ("Bought
-Baldur's Gate 3", "Flew Wizz Air"). It cuts the span before a currency sign ("Ticketmaster
-$22"), an emoji or other symbol ("Deliveroo 🤡"), a pronoun "I" ("Swindon I've"), a noun
+lower-case fillers ("new zanussi"), header words ("FYI the Currys") and an inflected verb
+that opens the sentence ("Bought Baldur's Gate 3", "Flew Wizz Air"). It cuts the span
+before a currency sign ("Ticketmaster $22"), a number of days or months ("Ryanair 40
+days"), an emoji or other symbol ("Deliveroo 🤡"), a pronoun "I" ("Swindon I've"), a noun
 that follows brands ("deliveroo rider", "uber eats drivr", "Ring doorbell") and, in a name
 written with a capital, before a lower-case word ("Costco on Elm Street", "Oura Ring
 yesterday"), but not before a connector ("Bank of America"), a model suffix ("Mac mini") or
@@ -22,6 +23,8 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from .entity_words import (
+    DURATION_UNITS,
+    HEADER_WORDS,
     MODEL_SUFFIXES,
     NAME_CONNECTORS,
     Lexicon,
@@ -85,8 +88,9 @@ class EntityBounds:
             joined = not tok.whitespace_  # "7-Eleven": the number belongs to the name
             symbol = not has_letter(tok.text) and not joined
             filler = tok.is_lower and tok.lower_ in LEADING_FILLERS
+            header = tok.lower_ in HEADER_WORDS  # "FYI the Currys"
             verb = tok.is_title and opens_clause(tok) and self.lexicon.is_verb_form(tok.text)
-            if not (symbol or filler or verb):
+            if not (symbol or filler or header or verb):
                 break
             start += 1
         return start
@@ -103,6 +107,9 @@ class EntityBounds:
         prev = tok.doc[tok.i - 1]
         apart = bool(prev.whitespace_)
         if tok.is_currency:
+            return True
+        nxt = tok.doc[tok.i + 1] if tok.i + 1 < len(tok.doc) else None
+        if tok.like_num and nxt is not None and nxt.lower_ in DURATION_UNITS:  # "Ryanair 40 days"
             return True
         if not any(ch.isalnum() for ch in tok.text):
             return apart and tok.text not in _KEPT_SYMBOLS

@@ -40,6 +40,8 @@ from .entity_words import (
 
 #: Words after which a name is a company or an app whatever the verb: "on hold with X".
 TOOL_WORDS = frozenset({"with", "via", "using", "thru", "through"})
+#: NER labels that a brand found by its context replaces ("ordered from Carhartt" NORP).
+RELABELLED = frozenset({"NORP", "FAC", "LOC", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE"})
 #: Words before a lower-case name and its brand noun: "the tui app", "my zanussi account".
 DETERMINERS = frozenset({"the", "my", "our", "your", "their", "his", "her", "a", "an", "this"})
 #: The longest name looked for, in tokens.
@@ -60,7 +62,10 @@ class BrandCues:
         self.lexicon = lexicon
 
     def __call__(self, doc: Doc) -> Doc:
-        taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+        # Entities the NER gave a label that a brand may wrongly get ("Carhartt" NORP) can be
+        # relabelled; people, places and names already ORG/PRODUCT are left as they are.
+        relabel = {(e.start, e.end): e for e in doc.ents if e.label_ in RELABELLED}
+        taken = {i for e in doc.ents if e.label_ not in RELABELLED for i in range(e.start, e.end)}
         words = {s.start: s.end for s in doc.spans.get(CATALOGUE_WORDS, [])}
         found: list[Span] = []
         for tok in doc:
@@ -73,7 +78,13 @@ class BrandCues:
                 found.append(Span(doc, span[0], span[1], label="ORG"))
                 taken.update(range(span[0], span[1]))
         if found:
-            doc.ents = filter_spans([*doc.ents, *found])
+            others = [e for e in doc.ents if (e.start, e.end) not in relabel]
+            kept = [
+                e
+                for e in relabel.values()
+                if not any(e.start < f.end and f.start < e.end for f in found)
+            ]
+            doc.ents = filter_spans([*others, *kept, *found])
         return doc
 
     def _after(self, tok: Token, words: dict[int, int]) -> tuple[int, int] | None:

@@ -59,6 +59,8 @@ def _run(nlp: Language, pipe: str, text: str, ents: list[tuple[str, str]]) -> li
         ("my new zanussi leaks", "new zanussi", ("zanussi", "PRODUCT")),
         ("Costco on Elm Street opens at 8", "Costco on Elm Street", ("Costco", "PRODUCT")),
         ("Got my Oura Ring yesterday", "Oura Ring yesterday", ("Oura Ring", "PRODUCT")),
+        ("FYI the Currys desk closes at 6", "FYI the Currys", ("Currys", "PRODUCT")),
+        ("I sent Acme 40 days ago", "Acme 40", ("Acme", "PRODUCT")),
         ("Love paying Ticketmaster $22 in fees", "Ticketmaster $22", ("Ticketmaster", "PRODUCT")),
         ("a house in Swindon I've never seen", "Swindon I", ("Swindon", "PRODUCT")),
         # a product cut down to its maker's name is the company
@@ -364,3 +366,10 @@ def test_cues_leave_places_and_odd_words(nlp, text) -> None:
 
 def test_cues_find_an_airline_after_a_verb_of_travel_and_with(nlp) -> None:
     assert _cues(nlp, "Flew with Loganair last week") == [("Loganair", "ORG")]
+
+
+def test_cues_relabel_a_brand_the_ner_took_for_a_nationality(nlp) -> None:
+    text = "Ordered a jacket from Carhartt and the zip broke"
+    assert _cues(nlp, text, [("Carhartt", "NORP")]) == [("Carhartt", "ORG")]
+    text = "Sent the form to Marcus yesterday"
+    assert _cues(nlp, text, [("Marcus", "PERSON")]) == [("Marcus", "PERSON")]
