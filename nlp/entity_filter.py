@@ -5,8 +5,9 @@ are kept as they are: the catalogue is the one place that may name "Three" or "N
 
 Dropped:
 
-* references: "Ticket #", "Order 55812", "Reference 55-1029", "TKT-20931", "Update 7.3",
-  "v2.14", and error codes next to "error"/"code" ("error E15");
+* references, whatever their label bar numbers and dates: "Ticket #", "Order 55812",
+  "Reference 55-1029", "TKT-20931", "Update 7.3", "v2.14", and error codes next to "error"
+  or "code" ("error E15");
 * e-mail headers, greetings and interjections: "Subject", "Re", "FYI", "Kudos", "ngl", and
   "Meh" whatever its label;
 * generic acronyms of laws, money and technology: "GDPR", "ISA", "VAT", "4G", "PDF";
@@ -79,6 +80,7 @@ ERROR_WORDS = frozenset({
 EVENT_WORDS = frozenset({"sale", "sales", "deal", "deals", "event", "offer", "offers", "weekend"})
 
 _LABELS = frozenset({"ORG", "PRODUCT"})
+_NUMERIC = frozenset({"CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "DATE", "TIME"})
 #: Prepositions after which a capitalised name is a place, whatever it is: "in Leeds",
 #: "near Sea Point". (After "to" and "at" only a word that is a noun and nothing else is:
 #: "flights to Budapest" but "switched to Kagi", "at Tesco".)
@@ -108,6 +110,8 @@ class EntityFilter:
                 continue
             elif ent.label_ == "PERSON" and is_used_product(ent):
                 kept.append(Span(doc, ent.start, ent.end, label="PRODUCT"))
+            elif ent.label_ not in _LABELS and ent.label_ not in _NUMERIC and is_reference(ent):
+                continue  # "TKT-20931" as NORP
             elif ent.label_ not in _LABELS:
                 kept.append(ent)
             elif self.is_place(ent, kept):

@@ -132,6 +132,13 @@ def test_filter_drops_what_is_not_a_name(nlp, text, span) -> None:
     assert _run(nlp, "entity_filter", text, [(span, "PRODUCT")]) == []
 
 
+def test_filter_drops_a_reference_code_whatever_its_label_but_keeps_numbers(nlp) -> None:
+    text = "TKT-20931 is open, 3 weeks now"
+    assert _run(nlp, "entity_filter", text, [("TKT-20931", "NORP"), ("3 weeks", "DATE")]) == [
+        ("3 weeks", "DATE")
+    ]
+
+
 def test_filter_drops_an_interjection_whatever_its_label(nlp) -> None:
     assert _run(nlp, "entity_filter", "Meh. The screen is nice", [("Meh", "PERSON")]) == []
     assert _run(nlp, "entity_filter", "Ask Priya about it", [("Priya", "PERSON")]) == [
