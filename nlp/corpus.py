@@ -118,6 +118,12 @@ SOURCES = {
         "origin": "hand-written product reviews by project contributors",
         "licence": "MIT (this project)",
     },
+    "train_feedback_brands.jsonl": {
+        "origin": "hand-written feedback on lesser-known and regional brands, with ticket "
+        "numbers, headers, acronyms, units, people and places that are not ORG/PRODUCT, "
+        "by project contributors",
+        "licence": "MIT (this project)",
+    },
     "catalogue.jsonl": {
         "origin": "hand-compiled list of common brand/product names (names only, no text)",
         "licence": "MIT (this project); names are trademarks of their owners",

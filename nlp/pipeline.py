@@ -2,20 +2,32 @@
 
 Default pipeline (all that `enrich` needs; tagger/parser/lemmatizer are dropped):
 
-    tokenizer -> ner (en_core_web_sm's, fine-tuned) -> catalogue, catalogue_lower
-              (span_rulers) -> product_extender -> entity_tidy
+    tokenizer -> ner (en_core_web_sm's, fine-tuned)
+              -> entity_tidy, entity_bounds        trim the statistical spans
+              -> catalogue, catalogue_lower,       span_rulers: known names
+                 catalogue_words
+              -> brand_cues                        unknown brands from their context
+              -> product_extender                  "Volvo" + "EX30" -> "Volvo EX30"
+              -> entity_filter                     drop references, headers, places...
 
 `catalogue` is spaCy's `span_ruler` writing to `doc.ents` with our registered
 filter `feedback.longest_ents_filter.v1`: on overlap the longer span wins, on a
 tie the catalogue wins (it fixes labels such as a brand tagged PERSON, while a
-longer statistical span like "iPhone 15 Pro" beats a catalogue "iPhone").
+longer statistical span like "iPhone 15 Pro" beats a catalogue "iPhone"). The
+statistical spans are trimmed before the catalogue sees them, so that "uber eats
+drivr" becomes "uber eats" and meets the catalogue's "Uber Eats".
+
+The rule components live one per module: `entity_bounds`, `entity_cues` (brand_cues),
+`entity_filter`, with the words they share in `entity_words`. Each takes the English
+lexicon from the base package's lemmatizer tables; none has weights, so a stored model
+runs the rules of the code that loads it.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import spacy
@@ -23,12 +35,20 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, registry
 
-# Trailing tokens that belong to a product name: "Galaxy S23 Ultra", "Pixel 8 Pro".
-MODEL_SUFFIXES = frozenset({
-    "pro", "max", "plus", "ultra", "mini", "air", "lite", "se", "xl", "xs", "fe", "neo", "edge",
-    "fold", "flip", "series", "gen", "oled", "hybrid", "classic", "duo", "sport", "2nd", "3rd",
-    "4th", "5th",
-})  # fmt: skip
+from . import entity_bounds, entity_cues, entity_filter  # noqa: F401  (register factories)
+from .entity_words import (
+    CATALOGUE_WORDS,
+    DURATION_UNITS,
+    MODEL_SUFFIXES,
+    is_code,
+    load_lexicon,
+    pipeline_package,
+)
+
+#: The rule components, in pipeline order, before and after the catalogue's rulers.
+BEFORE_CATALOGUE = ("entity_tidy", "entity_bounds")
+AFTER_CATALOGUE = ("brand_cues", "product_extender", "entity_filter")
+CATALOGUE_PIPES = ("catalogue", "catalogue_lower", CATALOGUE_WORDS)
 
 
 @registry.misc("feedback.longest_ents_filter.v1")
@@ -43,9 +63,6 @@ def make_longest_ents_filter():
 
 _CUT = frozenset(".!?;:,")
 _POSSESSIVE = frozenset(["'s", "’s", "'", "’"])
-_NOT_MODELS = frozenset(
-    {"TV", "PC", "UK", "US", "USA", "EU", "AI", "API", "USB", "HDMI", "SIM", "ID", "OK", "CEO"}
-)
 
 
 # Names of people and places are capitalised in feedback; in lowercase these labels are
@@ -74,21 +91,15 @@ def entity_tidy(doc: Doc) -> Doc:
     return doc
 
 
-def _is_code(token) -> bool:
-    """A model code: letters and digits mixed (S23, EX30, 2a) or a short capital code (CR, V)."""
-    text = token.text
-    mixed = any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
-    code = text.isupper() and text.isalpha() and len(text) <= 4 and text not in _NOT_MODELS
-    return mixed or code
-
-
 def _is_model_part(token) -> bool:
-    """Tokens that continue a product name: numbers, codes, capitalised suffixes (Pro, Max)."""
+    """Tokens that continue a product name: numbers (not "18 months"), codes, capitalised
+    suffixes (Pro, Max)."""
     if token.is_digit and len(token.text) <= 4:
-        return True
+        nxt = token.doc[token.i + 1] if token.i + 1 < len(token.doc) else None
+        return nxt is None or nxt.lower_ not in DURATION_UNITS
     if token.lower_ in MODEL_SUFFIXES and (token.is_title or token.is_upper):
         return True
-    return _is_code(token)
+    return is_code(token)
 
 
 @Language.component("product_extender")
@@ -119,10 +130,10 @@ def product_extender(doc: Doc) -> Doc:
                 absorbed.add(nxt.start)
                 end = nxt.end
             elif tok.text == "-" and end + 1 < len(doc) and end + 1 not in starts:
-                if not _is_code(doc[end + 1]) or doc[end - 1].whitespace_ or tok.whitespace_:
+                if not is_code(doc[end + 1]) or doc[end - 1].whitespace_ or tok.whitespace_:
                     break
                 end += 2
-            elif (label == "ORG" and first and _is_code(tok)) or (
+            elif (label == "ORG" and first and is_code(tok)) or (
                 (label == "PRODUCT" or not first) and _is_model_part(tok)
             ):
                 end += 1
@@ -165,40 +176,54 @@ def read_catalogue(path: str | Path) -> list[dict]:
     return entries
 
 
-def catalogue_patterns(entries: Iterable[dict]) -> tuple[list[dict], list[dict]]:
-    """Phrase patterns: (exact-case, case-insensitive).
+def catalogue_patterns(
+    entries: Iterable[dict], is_word: Callable[[str], bool] = lambda name: True
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Phrase patterns: (exact-case, case-insensitive, ordinary-word).
 
-    Case-insensitive matching is used when asked (`"ignore_case": true`) or when
-    the name cannot be an ordinary word (it has a digit or inner capital:
-    iPhone, PS5), so "apple pie" stays out while "iphone" is found.
+    A name is matched in any case when asked (`"ignore_case": true`) or when it cannot be
+    an ordinary word: it has a digit or an inner capital (iPhone, PS5), or no word of it is
+    English by `is_word` ("walmart", "deliveroo"). The other names ("Amazon", "Three") are
+    matched as written, and also in any case as ordinary-word patterns, which `brand_cues`
+    accepts only in a brand's context ("ordered from amazon"), so "apple pie" stays out.
     """
-    exact, lower = [], []
+    exact, lower, words = [], [], []
     for entry in entries:
         name, label = entry["name"].strip(), entry["label"]
-        exact.append({"label": label, "pattern": name, "id": name})
-        distinctive = any(c.isdigit() for c in name) or any(c.isupper() for c in name[1:])
-        if entry.get("ignore_case", distinctive):
-            lower.append({"label": label, "pattern": name, "id": name})
-    return exact, lower
+        pattern = {"label": label, "pattern": name, "id": name}
+        exact.append(pattern)
+        parts = [part for part in name.split() if len(part) > 2]
+        distinctive = (
+            any(c.isdigit() for c in name)
+            or any(c.isupper() for c in name[1:])
+            or (bool(parts) and not any(is_word(part) for part in parts))
+        )
+        (lower if entry.get("ignore_case", distinctive) else words).append(pattern)
+    return exact, lower, words
 
 
 def add_catalogue(nlp: Language, entries: Iterable[dict], name: str = "catalogue") -> None:
-    """Add (or extend) the catalogue after the statistical NER.
+    """Append (or extend) the catalogue's three span_rulers.
 
-    Two span_rulers with phrase matchers only (token patterns are ~20x slower):
-    `<name>` matches ORTH, `<name>_lower` matches LOWER for case-insensitive names.
+    Phrase matchers only (token patterns are ~20x slower): `<name>` matches ORTH and
+    `<name>_lower` LOWER, both writing to doc.ents; `catalogue_words` matches LOWER into
+    `doc.spans["catalogue_words"]` for `brand_cues` to confirm.
     """
-    exact, lower = catalogue_patterns(entries)
-    previous = "ner" if "ner" in nlp.pipe_names else None
-    for pipe_name, attr, patterns in ((name, "ORTH", exact), (f"{name}_lower", "LOWER", lower)):
+    lexicon = load_lexicon(pipeline_package(nlp))
+    exact, lower, words = catalogue_patterns(entries, lexicon.is_word)
+    rulers = (
+        (name, "ORTH", exact, None),
+        (f"{name}_lower", "LOWER", lower, None),
+        (CATALOGUE_WORDS, "LOWER", words, CATALOGUE_WORDS),
+    )
+    for pipe_name, attr, patterns, spans_key in rulers:
         if pipe_name not in nlp.pipe_names:
             nlp.add_pipe(
                 "span_ruler",
                 name=pipe_name,
-                after=previous,
                 config={
-                    "spans_key": None,
-                    "annotate_ents": True,
+                    "spans_key": spans_key,
+                    "annotate_ents": spans_key is None,
                     "ents_filter": {"@misc": "feedback.longest_ents_filter.v1"},
                     "phrase_matcher_attr": attr,
                     "overwrite": False,
@@ -206,7 +231,6 @@ def add_catalogue(nlp: Language, entries: Iterable[dict], name: str = "catalogue
             )
         if patterns:
             nlp.get_pipe(pipe_name).add_patterns(patterns)
-        previous = pipe_name
 
 
 def load_base(name: str) -> Language:
@@ -239,9 +263,15 @@ def save_pipeline(nlp: Language, path: Path, base: str) -> None:
 
 
 def finish_pipeline(nlp: Language, catalogue: Iterable[dict]) -> Language:
-    """Append the catalogue ruler and the tidy step to a pipeline with a trained `ner`."""
+    """Put the rule components and the catalogue after a trained `ner`, in the order of the
+    module docstring. Rule and catalogue pipes already there are replaced, so a stored
+    model of an older revision can be brought up to this one in memory."""
+    for name in (*BEFORE_CATALOGUE, *CATALOGUE_PIPES, *AFTER_CATALOGUE):
+        if name in nlp.pipe_names:
+            nlp.remove_pipe(name)
+    for name in BEFORE_CATALOGUE:
+        nlp.add_pipe(name)
     add_catalogue(nlp, catalogue)
-    for name in ("product_extender", "entity_tidy"):
-        if name not in nlp.pipe_names:
-            nlp.add_pipe(name, last=True)
+    for name in AFTER_CATALOGUE:
+        nlp.add_pipe(name)
     return nlp

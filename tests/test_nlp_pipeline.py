@@ -30,3 +30,18 @@ def test_tidy_cuts_at_punctuation_and_possessives() -> None:
     assert _tidy("Love Sonos's app", [(1, 3, "ORG")]) == [("Sonos", "ORG")]
     assert _tidy("Pixel 8 . Great", [(0, 4, "PRODUCT")]) == [("Pixel 8", "PRODUCT")]
     assert _tidy("🔥 ok", [(0, 1, "ORG")]) == []
+
+
+def test_extender_does_not_take_a_duration_for_a_model_number() -> None:
+    from nlp.pipeline import product_extender
+
+    def extend(text: str, ents: list[tuple[int, int, str]]) -> list[tuple[str, str]]:
+        doc = spacy.blank("en")(text)
+        doc.ents = [Span(doc, start, end, label=label) for start, end, label in ents]
+        return [(e.text, e.label_) for e in product_extender(doc).ents]
+
+    assert extend("Had the Volvo EX30 18 months", [(2, 3, "ORG")]) == [("Volvo EX30", "PRODUCT")]
+    assert extend("the Pixel 8 is great", [(1, 2, "PRODUCT")]) == [("Pixel 8", "PRODUCT")]
+    assert extend("the Acme Cannon 18 months now", [(1, 3, "PRODUCT")]) == [
+        ("Acme Cannon", "PRODUCT")
+    ]
