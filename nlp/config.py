@@ -31,12 +31,18 @@ DEFAULT_CONFIG = Path(__file__).parent / "config.cfg"
 # their ids. Any new string will do; this one lists the sha256 of the training modules at the
 # revision that trains the current models.
 TRAINING_CODE_REVISION = (
-    "training.py=46c0a5642294e1be4784b2aa6aa93674335f2cccb3c969ff62b62ee5135fbc93\n"
-    "features.py=9190a60baf704058a2d8415e7c699ab11a899d78073e4c482c981f1f5f7f0c9e\n"
-    "sentiment.py=3354d8cd7fe7f81be9b8ce84ba37424fc62f405a388f1adf27924e148444fb0f\n"
-    "ner.py=ab21a00c0c93ba4512e2bfeff538b285f6b49c6d25a7cef2fa65432f053290bb\n"
-    "pipeline.py=15d42e6617dc2bab7262b2e12a05c337cf74f68c58035d387f3e06b2691069f7\n"
-    "synthetic.py=8d3870b89ddf318b56cce16c21f39edc9964d07117f35a7cd4b86ae40b862548\n"
+    "training.py=b502a18d7a94ebcc66781c9c8176304cbc7b1a66d0e881d2a03126476d84eb5a\n"
+    "features.py=49cf5e65ce46118629c16828b100ec5fb76f7f489b5c3c54e952846f9192a538\n"
+    "sentiment.py=c77f3f59280c133e8201c8a9c8c74313fa4a3691be8acc271dc9247996ddf214\n"
+    "ner.py=4df9d16dac5f2244e5f87dc581f3aebdf8c202091176e6bd20162cee28e2d63d\n"
+    "pipeline.py=546c338f3c739f4db081e158dcd41393ea3508582a219a9f6c930ab69567c828\n"
+    "synthetic.py=e738152ffafe50bd751f95e879835c14b71e9079508eace7a2aa94d59c7c81d5\n"
+    "train_encoder.py=9effa8d8871aedd9d8e53d90740f84bcf7fcf1334c8b7418f4b1e379fed0fb36\n"
+    "encoder.py=93b29e0b2423eb04facb2a1a5e62b13a57bda11b710013156fd5b7ecad89d858\n"
+    "entity_bounds.py=8fd3651130f618b32d672c3eb1bb0e6c70aac5ec861298035d8250763f424af0\n"
+    "entity_cues.py=7ac85a754ebcde25a2c6f46d70d725255b9c43e94e755dce0519ad4bfd206689\n"
+    "entity_filter.py=92294e7fd9a249f8fd16ca85d688ef1fbb40a25803dbdcf5e855edec028f1a49\n"
+    "entity_words.py=a993a11326ce5767536f1751202427a4ce591e89512ac110233412cbd7d62d2d\n"
 )
 
 
