@@ -91,8 +91,15 @@ class ModelStore:
         return [name for _, name in sorted(found)]
 
     def tier(self, version: str) -> str:
-        """The sentiment tier of a stored version."""
-        return tier_of(self.read_card(version))
+        """The sentiment tier of a stored version (from its card, not verified here)."""
+        path = self.path(version) / CARD
+        try:
+            card = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError as exc:
+            raise ModelNotFoundError(f"no model card for {version!r} in {self.root}") from exc
+        except (OSError, ValueError) as exc:
+            raise ModelCorruptError(f"unreadable model card {path}: {exc}") from exc
+        return tier_of(card if isinstance(card, dict) else {})
 
     def promoted(self, tier: str = "fast") -> str | None:
         """The promoted version of a sentiment tier, if any."""
