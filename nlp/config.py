@@ -66,6 +66,8 @@ class DataConfig(Section):
     """[data]: the texts the model learns from and how they are split."""
 
     feedback: tuple[str, ...] = Field(min_length=1)  # relative paths: in nlp/data/
+    labels: tuple[str, ...] = ()  # the team's own labelled files (labels topic, --data)
+    labels_weight: float = Field(1.0, gt=0)
     catalogue: str
     val_fraction: float = Field(ge=0, lt=1)
     seed: int

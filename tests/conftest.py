@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Kafka broker, the default model, topics and worker processes.
+"""Shared fixtures: the real Kafka broker, the default model, topics, worker and trainer processes.
 
 The broker is never mocked. `KAFKA_BOOTSTRAP_SERVERS` names it (`.ci/run` starts the local
 one); without it, a Kafka container is started when a Docker engine answers; else the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -249,3 +250,56 @@ async def input_offsets(topics: Topics) -> set[tuple[int, int]]:
         return {(tp.partition, o) for tp in tps for o in range(starts[tp], ends[tp])}
     finally:
         await cons.stop()
+
+
+# --- the trainer (`feedback trainer`) as a real process ------------------------------------
+def store_env(store: Path) -> dict[str, str]:
+    return {"MODEL_STORE": str(store)}
+
+
+class TrainerProcess:
+    """`feedback trainer` on a test's topics and model store, its log kept in `log`."""
+
+    def __init__(self, topics: Topics, store: Path, log: Path, **env: str) -> None:
+        self.log = log
+        self.env = {**os.environ, **topics.env(), **store_env(store), **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> TrainerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "trainer"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def wait_for(self, pattern: str, timeout_s: float) -> re.Match:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.log.read_text(errors="replace"))
+            if match:
+                return match
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(1)
+        raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
+
+
+def import_labels(topics: Topics, path: Path, store: Path) -> str:
+    """`feedback labels import PATH` onto the test's labels topic; its output."""
+    env = {**os.environ, **topics.env(), **store_env(store)}
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "labels", "import", str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout

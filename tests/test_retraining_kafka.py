@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,17 @@ import pytest
 from stream.contracts import validator
 from stream.kafka import consumer, ensure_topics
 from stream.models import announce, announcement
-from tests.conftest import ROOT, collect, input_offsets, position, produce, start_worker
+from tests.conftest import (
+    ROOT,
+    TrainerProcess,
+    collect,
+    import_labels,
+    input_offsets,
+    position,
+    produce,
+    start_worker,
+    store_env,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -38,42 +47,6 @@ def store(model_store: Path, tmp_path: Path) -> Path:
     return private
 
 
-def store_env(store: Path) -> dict[str, str]:
-    return {"MODEL_STORE": str(store)}
-
-
-class Trainer:
-    def __init__(self, topics, store: Path, log: Path, **env: str) -> None:
-        self.log = log
-        self.env = {**os.environ, **topics.env(), **store_env(store), **env}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Trainer:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "trainer"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-
-    def wait_for(self, pattern: str, timeout_s: float) -> re.Match:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.log.read_text(errors="replace"))
-            if match:
-                return match
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(1)
-        raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
-
-
 INVERTED = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
 
 
@@ -88,19 +61,6 @@ def labels_file(tmp_path: Path, n: int, *, invert: bool = False, seed: int = 1) 
         for i, row in enumerate(rows):
             out.write(json.dumps({"id": f"lab-{seed}-{i}", **row, "annotator": "test"}) + "\n")
     return path
-
-
-def import_labels(topics, path: Path, store: Path) -> str:
-    env = {**os.environ, **topics.env(), **store_env(store)}
-    result = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "labels", "import", str(path)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
 
 
 async def announcements(topics) -> list[dict]:
@@ -120,7 +80,7 @@ def test_labels_train_promote_and_the_running_worker_switches(topics, workers, s
 
     old = ModelStore(store).promoted()
     worker = start_worker(workers, topics, tmp_path, **store_env(store))
-    trainer = Trainer(
+    trainer = TrainerProcess(
         topics,
         store,
         tmp_path / "trainer.log",
@@ -177,7 +137,7 @@ def test_a_worse_candidate_is_rejected(topics, store, tmp_path):
     from nlp import ModelStore
 
     old = ModelStore(store).promoted()
-    trainer = Trainer(
+    trainer = TrainerProcess(
         topics,
         store,
         tmp_path / "trainer.log",
@@ -222,7 +182,7 @@ def test_a_corrupt_announced_model_is_refused(topics, workers, store, tmp_path):
 
 def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path):
     log = tmp_path / "trainer.log"
-    first = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    first = TrainerProcess(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
     try:
         first.wait_for(r"trainer ready", 120)
         import_labels(topics, labels_file(tmp_path, 30, seed=1), store)
@@ -231,7 +191,7 @@ def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path)
         first.stop()  # kill -9 mid-way
     import_labels(topics, labels_file(tmp_path, 25, seed=2), store)
     log.write_text("")
-    second = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    second = TrainerProcess(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
     try:
         ready = second.wait_for(
             r"trainer ready: (\d+) labels rebuilt .*, (\d+) not yet trained", 120
