@@ -64,6 +64,32 @@ def train_command(
     return 0
 
 
+def team_files(paths: Sequence[str]) -> list[str]:
+    """`--data` files as absolute paths: the team's labels (`[data] labels`, weighted as the
+    config's `labels_weight` settings say).
+
+    Raises `ConfigError` for a file that is missing or not labelled JSONL.
+    """
+    from .corpus import read_jsonl
+
+    resolved = []
+    for name in paths:
+        path = Path(name).resolve()
+        try:
+            records = read_jsonl(path)
+        except OSError as exc:
+            raise ConfigError(f"--data {name}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"--data {name}: not labelled JSONL ({type(exc).__name__}: {exc}); each line is "
+                '{"text": ..., "sentiment": ..., "entities": [...]}'
+            ) from None
+        if not records:
+            raise ConfigError(f"--data {name}: no labelled texts in the file")
+        resolved.append(str(path))
+    return resolved
+
+
 def distill_command(
     store: str | Path,
     teacher: str,
@@ -96,31 +122,6 @@ def distill_command(
     print(f"wrote {n} soft labels from {model.version} to {out}; train the fast tier on them "
           f"with `feedback train --soft-labels {out}`")  # fmt: skip
     return 0
-
-
-def team_files(paths: Sequence[str]) -> list[str]:
-    """`--data` files as absolute paths: the team's labels, weighted by `[data] labels_weight`.
-
-    Raises `ConfigError` for a file that is missing or not labelled JSONL.
-    """
-    from .corpus import read_jsonl
-
-    resolved = []
-    for name in paths:
-        path = Path(name).resolve()
-        try:
-            records = read_jsonl(path)
-        except OSError as exc:
-            raise ConfigError(f"--data {name}: {exc.strerror or exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"--data {name}: not labelled JSONL ({type(exc).__name__}: {exc}); each line is "
-                '{"text": ..., "sentiment": ..., "entities": [...]}'
-            ) from None
-        if not records:
-            raise ConfigError(f"--data {name}: no labelled texts in the file")
-        resolved.append(str(path))
-    return resolved
 
 
 def evaluate_command(

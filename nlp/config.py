@@ -96,6 +96,7 @@ class SentimentConfig(Section):
     lr: float = Field(gt=0)
     pretrain_epochs: int = Field(ge=0)
     patience: int = Field(ge=1)
+    labels_weight: float = Field(1.0, gt=0)  # the team's labels in the fast tier's loss
 
 
 class EncoderConfig(Section):

@@ -70,9 +70,9 @@ def train_sentiment(
         extra.add(_distilled(nlp, features, data_path(dc.soft_labels), dc.soft_label_weight))
     if sc.folds == 1:
         train = featurise(data.feedback_train)
-        train.add(featurise(data.labels_train, dc.labels_weight))
+        train.add(featurise(data.labels_train, sc.labels_weight))
         val = featurise(data.feedback_val)
-        val.add(featurise(data.labels_val, dc.labels_weight))
+        val.add(featurise(data.labels_val, sc.labels_weight))
         splits = [(train, val)]
     else:
         # Feedback and labels are cut into folds each, so that every fold holds its share
@@ -80,7 +80,7 @@ def train_sentiment(
         feedback = with_sentiment(data.feedback_train + data.feedback_val)
         labels = with_sentiment(data.labels_train + data.labels_val)
         everything = featurise(feedback)
-        everything.add(featurise(labels, dc.labels_weight))
+        everything.add(featurise(labels, sc.labels_weight))
         folds = assign_folds(feedback, sc.folds, dc.seed) + assign_folds(labels, sc.folds, dc.seed)
         splits = [
             (everything.subset([f != i for f in folds]), everything.subset([f == i for f in folds]))

@@ -19,8 +19,8 @@ def register(commands: Commands) -> None:
         "--data",
         nargs="+",
         metavar="FILE",
-        help="the team's labelled JSONL file(s): added to config.cfg's [data] labels and "
-        "weighted by its labels_weight",
+        help="the team's labelled JSONL file(s): added to config.cfg's [data] labels, "
+        "weighted as its labels_weight settings say",
     )
     parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping on validation)")
     parser.add_argument("--seed", type=int, help="random seed (default: config.cfg's)")
