@@ -36,8 +36,6 @@ def train_command(
     from .training import train_model
 
     overrides: dict[str, Any] = {}
-    if data:
-        overrides["data.feedback"] = [str(Path(p).resolve()) for p in data]
     if seed is not None:
         overrides["data.seed"] = seed
     if epochs is not None:
@@ -48,6 +46,8 @@ def train_command(
         overrides["data.soft_labels"] = str(Path(soft_labels).resolve())
     try:
         cfg = load_config(config, overrides)
+        if data:
+            cfg = cfg.with_overrides({"data.labels": [*cfg.data.labels, *team_files(data)]})
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +62,32 @@ def train_command(
         reports = evaluate_reports(store, card["version"], None)
         print_reports(reports, report_dir, card.get("history"))
     return 0
+
+
+def team_files(paths: Sequence[str]) -> list[str]:
+    """`--data` files as absolute paths: the team's labels (`[data] labels`, weighted as the
+    config's `labels_weight` settings say).
+
+    Raises `ConfigError` for a file that is missing or not labelled JSONL.
+    """
+    from .corpus import read_jsonl
+
+    resolved = []
+    for name in paths:
+        path = Path(name).resolve()
+        try:
+            records = read_jsonl(path)
+        except OSError as exc:
+            raise ConfigError(f"--data {name}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"--data {name}: not labelled JSONL ({type(exc).__name__}: {exc}); each line is "
+                '{"text": ..., "sentiment": ..., "entities": [...]}'
+            ) from None
+        if not records:
+            raise ConfigError(f"--data {name}: no labelled texts in the file")
+        resolved.append(str(path))
+    return resolved
 
 
 def distill_command(

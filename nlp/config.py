@@ -66,6 +66,7 @@ class DataConfig(Section):
     """[data]: the texts the model learns from and how they are split."""
 
     feedback: tuple[str, ...] = Field(min_length=1)  # relative paths: in nlp/data/
+    labels: tuple[str, ...] = ()  # the team's own labelled files (labels topic, --data)
     catalogue: str
     val_fraction: float = Field(ge=0, lt=1)
     seed: int
@@ -94,6 +95,7 @@ class SentimentConfig(Section):
     lr: float = Field(gt=0)
     pretrain_epochs: int = Field(ge=0)
     patience: int = Field(ge=1)
+    labels_weight: float = Field(1.0, gt=0)  # the team's labels in the fast tier's loss
 
 
 class EncoderConfig(Section):
@@ -109,6 +111,7 @@ class EncoderConfig(Section):
     patience: int = Field(ge=1)
     freeze_embeddings: bool
     synthetic_weight: float = Field(ge=0)
+    labels_weight: float = Field(1.0, gt=0)  # the team's labels in the loss
 
 
 class NerConfig(Section):
@@ -121,6 +124,7 @@ class NerConfig(Section):
     patience: int = Field(ge=1)
     rehearsal: int = Field(ge=0)
     synthetic: int = Field(ge=0)
+    labels_weight: float = Field(1.0, gt=0)  # repeats of each of the team's labels
 
 
 class InferenceConfig(Section):
@@ -180,8 +184,20 @@ def _validated(raw: Mapping[str, Any], overrides: Mapping[str, Any], name: str) 
 def version_id(config: TrainingConfig) -> str:
     """Deterministic id from the config, the training data, the catalogue and the code."""
     h = hashlib.sha256()
-    h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    h.update(json.dumps(_identity(config), sort_keys=True).encode())
     for role, path in sorted(data_files(config).items()):
         h.update(f"{role.split(':')[0]}={sha256_file(path)}\n".encode())
     h.update(TRAINING_CODE_REVISION.encode())
     return "fb-" + h.hexdigest()[:12]
+
+
+def _identity(config: TrainingConfig) -> dict[str, Any]:
+    """The config as the version id sees it. The team's label files count by their contents
+    (`data_files`), not their paths; their weights count only when there are labels, so a
+    setting that changes nothing keeps the id (and the models users already have)."""
+    identity = config.to_dict()
+    del identity["data"]["labels"]
+    if not config.data.labels:
+        for section in ("sentiment", "encoder", "ner"):
+            del identity[section]["labels_weight"]
+    return identity

@@ -35,6 +35,7 @@ def data_path(name: str | Path) -> Path:
 def data_files(config: TrainingConfig) -> dict[str, Path]:
     """Every file the training reads, by role (for hashing and provenance)."""
     files = {f"feedback:{name}": data_path(name) for name in config.data.feedback}
+    files |= {f"labels:{name}": data_path(name) for name in config.data.labels}
     files["catalogue"] = data_path(config.data.catalogue)
     if config.data.soft_labels:
         files["soft_labels"] = data_path(config.data.soft_labels)
@@ -182,10 +183,16 @@ def with_entities(records: Sequence[Record]) -> list[Record]:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Everything one training run reads, split as its config says."""
+    """Everything one training run reads, split as its config says.
+
+    The team's labels (`[data] labels`) are split like the project's feedback, with the same
+    seed and fraction, so that a seeded share of them validates (early stopping) too.
+    """
 
     feedback_train: list[Record]
     feedback_val: list[Record]
+    labels_train: list[Record]
+    labels_val: list[Record]
     synthetic_train: list[Record]
     synthetic_val: list[Record]
     tweets: list[Record]
@@ -194,15 +201,17 @@ class TrainingData:
     def load(cls, config: TrainingConfig, files: dict[str, Path]) -> TrainingData:
         """Read `files` (from `data_files(config)`) and generate the synthetic texts."""
         dc = config.data
-        feedback = [
-            r for role, p in files.items() if role.startswith("feedback:") for r in read_jsonl(p)
-        ]
-        fb_train, fb_val = split(feedback, dc.val_fraction, dc.seed)
+
+        def read_role(role: str) -> list[Record]:
+            return [r for key, p in files.items() if key.startswith(role) for r in read_jsonl(p)]
+
+        fb_train, fb_val = split(read_role("feedback:"), dc.val_fraction, dc.seed)
+        lab_train, lab_val = split(read_role("labels:"), dc.val_fraction, dc.seed)
         n_synth = max(dc.synthetic, config.ner.synthetic)
         synthetic = generate(n_synth, seed=dc.seed) if n_synth else []
         syn_train, syn_val = split(synthetic, 0.1, dc.seed)
         tweets = read_tweets(files["tweets"], dc.tweet_min_confidence) if "tweets" in files else []
-        return cls(fb_train, fb_val, syn_train, syn_val, tweets)
+        return cls(fb_train, fb_val, lab_train, lab_val, syn_train, syn_val, tweets)
 
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}

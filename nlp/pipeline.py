@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from .entity_words import (
     load_lexicon,
     pipeline_package,
 )
+from .schema import Record
 
 #: The rule components, in pipeline order, before and after the catalogue's rulers.
 BEFORE_CATALOGUE = ("entity_tidy", "entity_bounds")
@@ -174,6 +176,23 @@ def read_catalogue(path: str | Path) -> list[dict]:
                 raise ValueError(f"{path}:{lineno}: need an object with 'name' and 'label'")
             entries.append(rec)
     return entries
+
+
+def labelled_names(records: Iterable[Record], min_chars: int = 2) -> list[dict]:
+    """Catalogue entries for the names a team labelled (`[data] labels`): each distinct name
+    (case-insensitively, its most frequent label and spelling) is found wherever it appears
+    again, as the catalogue's brands are. Names under `min_chars` characters are left to the
+    NER: alone they are ambiguous."""
+    seen: dict[str, Counter] = {}
+    for record in records:
+        for start, end, label in record.entities or []:
+            name = " ".join(record.text[start:end].split())
+            if len(name) >= min_chars:
+                seen.setdefault(name.lower(), Counter())[(name, label)] += 1
+    return [
+        {"name": name, "label": label}
+        for (name, label), _ in (counts.most_common(1)[0] for counts in seen.values())
+    ]
 
 
 def catalogue_patterns(

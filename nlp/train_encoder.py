@@ -57,11 +57,12 @@ class Examples:
 
 def sentiment_examples(data: TrainingData, config: TrainingConfig) -> tuple[Examples, Examples]:
     """(train, validation) examples for the encoder, as the config weights them."""
-    train = Examples.of(data.feedback_train)
+    team = config.encoder.labels_weight
+    train = Examples.of(data.feedback_train) + Examples.of(data.labels_train, team)
     if config.encoder.synthetic_weight > 0:
         synthetic = data.synthetic_train[: config.data.synthetic]
         train = train + Examples.of(synthetic, config.encoder.synthetic_weight)
-    return train, Examples.of(data.feedback_val)
+    return train, Examples.of(data.feedback_val) + Examples.of(data.labels_val, team)
 
 
 def train_encoder(data: TrainingData, config: TrainingConfig, reporter: Reporter) -> EncoderResult:

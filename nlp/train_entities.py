@@ -29,15 +29,19 @@ def train_entities(
     """Fine-tune `nlp`'s ner in place."""
     nc, seed = config.ner, config.data.seed
     teacher = load_base(nc.base)
-    feedback = data.feedback_train + data.feedback_val
-    labels = sorted(set(nc.labels) | {e[2] for r in feedback for e in (r.entities or [])})
+    annotated = data.feedback_train + data.feedback_val + data.labels_train + data.labels_val
+    labels = sorted(set(nc.labels) | {e[2] for r in annotated for e in (r.entities or [])})
 
     records = with_entities(data.feedback_train) + data.synthetic_train[: nc.synthetic]
     rng = random.Random(seed)
     rehearsal = [t.text for t in rng.sample(data.tweets, min(nc.rehearsal, len(data.tweets)))]
     train = make_examples(nlp, records, teacher, labels)
+    # The team's labels count `labels_weight` times: each is repeated that often (rounded).
+    repeats = max(1, round(nc.labels_weight))
+    train += make_examples(nlp, with_entities(data.labels_train), teacher, labels) * repeats
     train += rehearsal_examples(nlp, teacher, rehearsal, labels)
-    val = make_examples(nlp, with_entities(data.feedback_val), teacher, labels)
+    val_records = with_entities(data.feedback_val + data.labels_val)
+    val = make_examples(nlp, val_records, teacher, labels)
 
     def on_epoch(log: NerEpoch) -> None:
         reporter.line(

@@ -69,11 +69,19 @@ def train_sentiment(
     if dc.soft_labels and dc.soft_label_weight > 0:
         extra.add(_distilled(nlp, features, data_path(dc.soft_labels), dc.soft_label_weight))
     if sc.folds == 1:
-        splits = [(featurise(data.feedback_train), featurise(data.feedback_val))]
+        train = featurise(data.feedback_train)
+        train.add(featurise(data.labels_train, sc.labels_weight))
+        val = featurise(data.feedback_val)
+        val.add(featurise(data.labels_val, sc.labels_weight))
+        splits = [(train, val)]
     else:
+        # Feedback and labels are cut into folds each, so that every fold holds its share
+        # of the team's labels and the feedback's folds do not depend on them.
         feedback = with_sentiment(data.feedback_train + data.feedback_val)
+        labels = with_sentiment(data.labels_train + data.labels_val)
         everything = featurise(feedback)
-        folds = assign_folds(feedback, sc.folds, dc.seed)
+        everything.add(featurise(labels, sc.labels_weight))
+        folds = assign_folds(feedback, sc.folds, dc.seed) + assign_folds(labels, sc.folds, dc.seed)
         splits = [
             (everything.subset([f != i for f in folds]), everything.subset([f == i for f in folds]))
             for i in range(sc.folds)

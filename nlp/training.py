@@ -25,7 +25,7 @@ from .card import model_card
 from .config import TrainingConfig, load_config, version_id
 from .corpus import TrainingData, data_files
 from .ner import score_ner
-from .pipeline import finish_pipeline, load_base, read_catalogue, save_pipeline
+from .pipeline import finish_pipeline, labelled_names, load_base, read_catalogue, save_pipeline
 from .progress import Reporter, as_reporter
 from .schema import SENTIMENT_LABELS
 from .store import ModelStore, write_card
@@ -90,7 +90,10 @@ def _train(
     nlp = load_base(config.ner.base)
     sentiment = train_sentiment_tier(nlp, data, config, reporter)
     entities = train_entities(nlp, data, config, reporter)
-    catalogue = read_catalogue(files["catalogue"])
+    # The team's labelled names join the catalogue: found wherever they appear again.
+    catalogue = read_catalogue(files["catalogue"]) + labelled_names(
+        data.labels_train + data.labels_val
+    )
     finish_pipeline(nlp, catalogue)
     val = entities.val_examples
     ner_metrics = score_ner(nlp, val, entities.labels) if val else {}

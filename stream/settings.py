@@ -230,8 +230,25 @@ class Settings(BaseSettings):
         le=1,
         description="A candidate is promoted unless a target metric is worse by more than this.",
     )
+    promotion_tolerance: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A candidate better on the team holdout by PROMOTION_MARGIN is promoted "
+        "unless a target metric on EVAL_DATA is worse by more than this.",
+    )
+    labels_holdout: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Share of the labels (by a hash of the id) kept out of training: the team "
+        "holdout that the promotion gate compares candidate and serving model on.",
+    )
     eval_data: Path | None = Field(
         None, description="Fixed evaluation set (JSONL) for the promotion gate (default: dev set)."
+    )
+    trainer_config: Path | None = Field(
+        None, description="Training config of the trainer's candidates (default: nlp/config.cfg)."
     )
     trainer_epochs: int | None = Field(
         None, ge=1, description="Epochs per retraining (default: the model config's)."

@@ -4,27 +4,34 @@ Kafka is the log of record. On start the trainer reads the labels topic from the
 and rebuilds its dataset (the latest label per id wins); its consumer group's committed
 offsets say which labels a training run has already used. Once RETRAIN_AFTER_LABELS new
 labels have arrived (or every RETRAIN_INTERVAL_S with at least one), it trains a candidate
-in a separate process, so consuming never stops, evaluates it against the serving model on
-a fixed evaluation set, and promotes it only if no target metric is worse by more than
-PROMOTION_MARGIN. Promotion writes the version atomically to the model store and announces
-it on the models topic; the workers swap to it between two batches.
+in a separate process, so consuming never stops.
+
+The labels are the team's own domain: they go to the training config's `[data] labels`,
+which weights them (`labels_weight`), except a share LABELS_HOLDOUT chosen by a hash of
+each id (so a label never changes sides): the team holdout. Candidate and serving model
+are evaluated on the fixed evaluation set (EVAL_DATA) and on the team holdout, and the
+promotion gate (`gate`) decides. Promotion writes the version atomically to the model
+store and announces it on the models topic; the workers swap to it between two batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -32,12 +39,25 @@ from aiokafka.structs import OffsetAndMetadata
 from stream.contracts import InvalidFeedback, Label, Source, dead_letter, dumps, parse_label
 from stream.kafka import consumer, ensure_topics, partitions_of, producer
 from stream.models import announce, announcement
-from stream.settings import Settings
+from stream.settings import Settings, UserError
+
+if TYPE_CHECKING:
+    from nlp.config import TrainingConfig
 
 log = logging.getLogger(__name__)
 
 #: Metrics the promotion gate compares (higher is better), as named in the model card.
 TARGET_METRICS = ("sentiment_accuracy", "sentiment_macro_f1", "ner_f1")
+#: The evaluation sets of a candidate: the fixed one (EVAL_DATA) and the team holdout.
+FIXED, TEAM = "fixed", "team"
+#: Below this many texts, the team holdout is too noisy for the gate to go by.
+MIN_TEAM_HOLDOUT = 30
+
+
+def holdout_noise(n: float) -> float:
+    """How far a metric measured on `n` texts may move by chance: the bound on a proportion's
+    standard deviation, 0.5 / sqrt(n) (0.08 on 40 texts, 0.035 on 200)."""
+    return 0.5 / math.sqrt(n)
 
 
 def training_pool() -> ProcessPoolExecutor:
@@ -71,52 +91,173 @@ class LabelSet:
         self.labels[label.id] = label
         self.new += new
 
-    def write_jsonl(self, path: Path) -> Path:
-        with path.open("w", encoding="utf-8") as out:
-            for label in self.labels.values():
-                out.write(json.dumps(label.to_training_record(), ensure_ascii=False) + "\n")
-        return path
+    def split(self, holdout: float) -> tuple[list[Label], list[Label]]:
+        """(train, team holdout): each label's side is fixed by its id, not by what else came."""
+        train: list[Label] = []
+        held: list[Label] = []
+        for label in self.labels.values():
+            (held if held_out(label.id, holdout) else train).append(label)
+        return train, held
+
+
+def held_out(label_id: str | int, fraction: float) -> bool:
+    """Whether a label belongs to the team holdout: a seeded hash of its id below `fraction`."""
+    digest = hashlib.blake2b(f"holdout:{json.dumps(label_id)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest) / 2**64 < fraction
+
+
+def write_jsonl(labels: list[Label], path: Path) -> Path:
+    """The labels as nlp training records (`{"text", "sentiment", "entities"}` lines)."""
+    with path.open("w", encoding="utf-8") as out:
+        for label in labels:
+            out.write(json.dumps(label.to_training_record(), ensure_ascii=False) + "\n")
+    return path
+
+
+#: Target metrics of one model on each evaluation set: `{FIXED: {...}, TEAM: {...}}`, each
+#: with `n`, the number of texts.
+Scores = dict[str, dict[str, float]]
 
 
 @dataclass(frozen=True)
 class GateResult:
+    """The promotion gate's verdict, the rule that decided it and why (one line)."""
+
     promote: bool
-    reasons: list[str]
+    rule: str
+    why: str
 
 
-def gate(candidate: dict[str, float], serving: dict[str, float], margin: float) -> GateResult:
-    """Promote unless a target metric of the candidate is worse by more than `margin`."""
-    reasons = []
-    for name in TARGET_METRICS:
-        if name not in candidate or name not in serving:
-            continue
-        if candidate[name] < serving[name] - margin:
-            reasons.append(f"{name} {candidate[name]:.3f} < serving {serving[name]:.3f} - {margin}")
-    return GateResult(not reasons, reasons)
+def gate(candidate: Scores, serving: Scores, margin: float, tolerance: float) -> GateResult:
+    """Whether a candidate may replace the serving model.
+
+    1. Nothing serving, or nothing to compare: promote.
+    2. On the team holdout (when both have one of MIN_TEAM_HOLDOUT texts or more), a target
+       metric worse than serving by more than its margin: reject. The team holdout's margin is
+       `margin` or its noise (`holdout_noise`), the larger: a small holdout moves by chance.
+    3. On the fixed set, no target metric worse by more than `margin`: promote.
+    4. A target metric better on the team holdout by its margin or more, and none worse than
+       `tolerance` on the fixed set: promote, although the fixed set did not move.
+    5. Else reject.
+    """
+    fixed_c, fixed_s = candidate.get(FIXED, {}), serving.get(FIXED, {})
+    if not fixed_s:
+        return GateResult(True, "nothing-serving", "nothing serving to compare with")
+    team_c, team_s = candidate.get(TEAM, {}), serving.get(TEAM, {})
+    n_team = min(team_c.get("n", 0), team_s.get("n", 0))
+    team = n_team >= MIN_TEAM_HOLDOUT
+    if team:
+        team_margin = max(margin, holdout_noise(n_team))
+        if worse := _worse(team_c, team_s, team_margin):
+            return GateResult(False, "worse-on-team", f"worse on the team holdout: {worse}")
+        better = _better(team_c, team_s, team_margin)
+    else:
+        better = ""
+    team_note = (
+        f"team holdout ({n_team:.0f} texts, margin {team_margin:.3f}): "
+        + (f"better: {better}" if better else "not better by the margin")
+        if team
+        else f"team holdout under {MIN_TEAM_HOLDOUT} texts: not compared"
+    )
+    fixed_worse = _worse(fixed_c, fixed_s, margin)
+    if not fixed_worse:
+        return GateResult(
+            True, "no-regression", f"no target metric worse than serving by {margin}; {team_note}"
+        )
+    if better and not (beyond := _worse(fixed_c, fixed_s, tolerance)):
+        return GateResult(
+            True,
+            "better-on-team",
+            f"{team_note}; on the evaluation set within tolerance {tolerance}: {fixed_worse}",
+        )
+    if better:
+        return GateResult(False, "beyond-tolerance", f"{team_note}; but {beyond}")
+    return GateResult(False, "regression", f"{fixed_worse}; {team_note}")
 
 
-def train_and_evaluate(
-    store: str,
-    labels_file: str,
-    eval_file: str | None,
-    serving: str | None,
-    epochs: int | None,
-    tier: str = "fast",
-) -> dict[str, Any]:
-    """Runs in the training process: a candidate from the labels, and both models' metrics."""
+def _worse(candidate: dict[str, float], serving: dict[str, float], by: float) -> str:
+    """The target metrics where the candidate is below serving by more than `by`."""
+    return _listed(candidate, serving, lambda c, s: c < s - by)
+
+
+def _better(candidate: dict[str, float], serving: dict[str, float], by: float) -> str:
+    """The target metrics where the candidate is above serving by `by` or more."""
+    return _listed(candidate, serving, lambda c, s: c > s and c >= s + by)
+
+
+def _listed(
+    candidate: dict[str, float], serving: dict[str, float], test: Callable[[float, float], bool]
+) -> str:
+    names = [n for n in TARGET_METRICS if n in candidate and n in serving]
+    return ", ".join(
+        f"{n} {candidate[n]:.3f} vs serving {serving[n]:.3f}"
+        for n in names
+        if test(candidate[n], serving[n])
+    )
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """What the training process needs (plain values: it crosses a process boundary)."""
+
+    store: str
+    config: str | None  # the training config file (None: nlp/config.cfg)
+    labels: str  # JSONL the candidate trains on
+    holdout: str | None  # JSONL of the team holdout, None when empty
+    eval_data: str | None  # the fixed evaluation set (None: the dev set)
+    serving: str | None
+    epochs: int | None
+    tier: str  # the sentiment tier (SENTIMENT_MODEL)
+
+
+def training_config(settings: Settings) -> TrainingConfig:
+    """The training config the trainer's candidates use, or a `UserError` saying why not."""
+    from nlp.config import load_config
+    from nlp.errors import ConfigError
+
+    try:
+        return load_config(settings.trainer_config)
+    except ConfigError as exc:
+        raise UserError(f"TRAINER_CONFIG: {exc}") from None
+
+
+def train_and_evaluate(job: TrainingJob) -> dict[str, Any]:
+    """Runs in the training process: a candidate from the labels, and both models' scores."""
+    from nlp.config import load_config
     from nlp.evaluation import evaluate_version
-    from nlp.training import load_config, train_model
+    from nlp.training import train_model
 
-    config = load_config()
-    feedback = list(config["data"]["feedback"])
-    overrides: dict[str, Any] = {"data.feedback": [*feedback, labels_file], "sentiment.tier": tier}
-    if epochs:
-        overrides |= {"sentiment.epochs": epochs, "encoder.epochs": epochs, "ner.epochs": epochs}
+    config = load_config(job.config)
+    overrides: dict[str, Any] = {
+        "data.labels": [*config.data.labels, job.labels],
+        "sentiment.tier": job.tier,
+    }
+    if job.epochs:
+        overrides |= {k: job.epochs for k in ("sentiment.epochs", "encoder.epochs", "ner.epochs")}
     version = time.strftime("t%Y%m%d-%H%M%S", time.gmtime())
-    card = train_model(store, load_config(overrides=overrides), version=version, progress=False)
-    result = {"version": card["version"], "candidate": evaluate_version(store, version, eval_file)}
-    result["serving"] = evaluate_version(store, serving, eval_file) if serving else {}
-    return result
+    card = train_model(job.store, config.with_overrides(overrides), version=version, progress=False)
+
+    def scores(model: str) -> Scores:
+        result = {FIXED: _targets(evaluate_version(job.store, model, job.eval_data))}
+        if job.holdout:
+            result[TEAM] = _targets(evaluate_version(job.store, model, job.holdout))
+        return result
+
+    return {
+        "version": card["version"],
+        "candidate": scores(version),
+        "serving": scores(job.serving) if job.serving else {},
+    }
+
+
+def _targets(report: dict[str, Any]) -> dict[str, float]:
+    """The target metrics of an evaluation report, each only where it has gold data."""
+    out: dict[str, float] = {"n": report["n_docs"]}
+    if report["sentiment"]["n"]:
+        out |= {k: report[k] for k in ("sentiment_accuracy", "sentiment_macro_f1")}
+    if report["entities"]["micro"]["support"]:
+        out["ner_f1"] = report["ner_f1"]
+    return out
 
 
 class Trainer:
@@ -213,23 +354,30 @@ class Trainer:
         from nlp import ModelStore
 
         s = self.settings
-        n_labels, self.labels.new = len(self.labels.labels), 0
+        train, holdout = self.labels.split(s.labels_holdout)
+        self.labels.new = 0
         self.last_training = time.monotonic()
         serving = ModelStore(s.model_dir).promoted(s.sentiment_model)
-        eval_file = str(s.eval_data) if s.eval_data else None
-        log.info("training a candidate on %d labels (serving %s) ...", n_labels, serving)
+        log.info(
+            "training a candidate on %d labels, %d held out as the team holdout (serving %s) ...",
+            len(train),
+            len(holdout),
+            serving,
+        )
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="labels-") as tmp:
-            labels_file = str(self.labels.write_jsonl(Path(tmp) / "labels.jsonl"))
+            job = TrainingJob(
+                store=str(s.model_dir),
+                config=str(s.trainer_config) if s.trainer_config else None,
+                labels=str(write_jsonl(train, Path(tmp) / "labels.jsonl")),
+                holdout=str(write_jsonl(holdout, Path(tmp) / "holdout.jsonl")) if holdout else None,
+                eval_data=str(s.eval_data) if s.eval_data else None,
+                serving=serving,
+                epochs=s.trainer_epochs,
+                tier=s.sentiment_model,
+            )
             result = await asyncio.get_running_loop().run_in_executor(
-                self.pool,
-                train_and_evaluate,
-                str(s.model_dir),
-                labels_file,
-                eval_file,
-                serving,
-                s.trainer_epochs,
-                s.sentiment_model,
+                self.pool, train_and_evaluate, job
             )
         version, candidate, current = result["version"], result["candidate"], result["serving"]
         log.info(
@@ -239,17 +387,25 @@ class Trainer:
             _fmt(candidate),
             _fmt(current),
         )
-        verdict = gate(candidate, current, s.promotion_margin)
+        verdict = gate(candidate, current, s.promotion_margin, s.promotion_tolerance)
+        extra = {"gate": {"promote": verdict.promote, "rule": verdict.rule, "why": verdict.why}}
+        extra |= {"candidate": candidate, "serving": current}
         if not verdict.promote:
-            log.warning(
-                "candidate %s rejected by the gate: %s", version, "; ".join(verdict.reasons)
-            )
+            log.warning("candidate %s rejected by the gate: %s", version, verdict.why, extra=extra)
             return 0, offsets
+        log.info(
+            "candidate %s passes the gate (%s): %s", version, verdict.rule, verdict.why, extra=extra
+        )
         ModelStore(s.model_dir).promote(version)
         await announce(s, announcement(s.model_dir, version, previous=serving))
         log.info("promoted and announced %s on %s", version, s.models_topic)
         return 1, offsets
 
 
-def _fmt(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k}={metrics[k]:.3f}" for k in TARGET_METRICS if k in metrics) or "-"
+def _fmt(scores: Scores) -> str:
+    """`fixed: sentiment_accuracy=0.880, ...; team: ...` (or `-`)."""
+    parts = []
+    for name, metrics in scores.items():
+        values = ", ".join(f"{k}={metrics[k]:.3f}" for k in TARGET_METRICS if k in metrics)
+        parts.append(f"{name}: {values}")
+    return "; ".join(parts) or "-"

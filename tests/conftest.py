@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Kafka broker, the default model, topics and worker processes.
+"""Shared fixtures: the real Kafka broker, the default model, topics, worker and trainer processes.
 
 The broker is never mocked. `KAFKA_BOOTSTRAP_SERVERS` names it (`.ci/run` starts the local
 one); without it, a Kafka container is started when a Docker engine answers; else the
@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -249,3 +252,127 @@ async def input_offsets(topics: Topics) -> set[tuple[int, int]]:
         return {(tp.partition, o) for tp in tps for o in range(starts[tp], ends[tp])}
     finally:
         await cons.stop()
+
+
+# --- the trainer (`feedback trainer`) as a real process ------------------------------------
+def store_env(store: Path) -> dict[str, str]:
+    return {"MODEL_STORE": str(store)}
+
+
+class TrainerProcess:
+    """`feedback trainer` on a test's topics and model store, its log kept in `log`."""
+
+    def __init__(self, topics: Topics, store: Path, log: Path, **env: str) -> None:
+        self.log = log
+        self.env = {**os.environ, **topics.env(), **store_env(store), **env}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> TrainerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "trainer"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def wait_for(self, pattern: str, timeout_s: float) -> re.Match:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.log.read_text(errors="replace"))
+            if match:
+                return match
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(1)
+        raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
+
+
+def import_labels(topics: Topics, path: Path, store: Path) -> str:
+    """`feedback labels import PATH` onto the test's labels topic; its output."""
+    env = {**os.environ, **topics.env(), **store_env(store)}
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "labels", "import", str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+# --- models trained with a reduced config (trainer candidates and their baselines) ----------
+#: nlp/config.cfg reduced for the models tests train: about a minute per fast-tier model on
+#: two cores (two of the feedback files, no tweets, one sentiment member, fewer epochs).
+REDUCED_TRAINING: dict[str, dict[str, Any]] = {
+    "data": {
+        "feedback": ["train_feedback.jsonl", "train_feedback_support.jsonl"],
+        "tweets": False,
+        "synthetic": 300,
+    },
+    "sentiment": {"folds": 1, "epochs": 10, "pretrain_epochs": 0},
+    "encoder": {"epochs": 1},
+    "ner": {"epochs": 3, "rehearsal": 100, "synthetic": 300},
+}
+
+
+def write_config(path: Path, changes: dict[str, dict[str, Any]]) -> Path:
+    """nlp/config.cfg with `changes` (section -> settings) applied, as a file of its own."""
+    from confection import Config
+
+    from nlp.config import DEFAULT_CONFIG
+
+    config = Config().from_disk(DEFAULT_CONFIG)
+    for section, values in changes.items():
+        config[section].update(values)
+    config.to_disk(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """A tier's reduced training config and a model store whose promoted model (that tier's
+    baseline) was trained with it. Tests copy the store (`copy_store`) before changing it."""
+
+    config: Path
+    store: Path
+    baseline: str
+
+
+@pytest.fixture(scope="session")
+def reduced(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Reduced]:
+    """`reduced(tier)`: the tier's `Reduced`, its baseline trained once per session."""
+    from nlp import ModelStore
+    from nlp.config import load_config
+    from nlp.training import train_model
+
+    made: dict[str, Reduced] = {}
+
+    def make(tier: str) -> Reduced:
+        if tier not in made:
+            root = tmp_path_factory.mktemp(f"reduced-{tier}")
+            changes = REDUCED_TRAINING | {
+                "sentiment": REDUCED_TRAINING["sentiment"] | {"tier": tier}
+            }
+            config = write_config(root / "reduced.cfg", changes)
+            store = root / "models"
+            card = train_model(
+                store, load_config(config), version=f"reduced-{tier}", progress=False
+            )
+            ModelStore(store).promote(card["version"])
+            made[tier] = Reduced(config, store, card["version"])
+        return made[tier]
+
+    return make
+
+
+def copy_store(source: Path, to: Path) -> Path:
+    """A private copy of a model store (its versions and promoted pointers)."""
+    shutil.copytree(source, to)
+    return to

@@ -274,6 +274,12 @@ def test_output_is_replaced_only_at_the_end(model_store: Path, folder: Path) -> 
     assert not list(folder.rglob("*.tmp"))
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT as a terminal delivers it. A job started in the background of a
+    non-interactive shell (as CI may run pytest) inherits SIGINT ignored, and so would enrich."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_the_previous_output(model_store: Path, folder: Path) -> None:
     """Interrupted while reading stdin, after the temp file exists: the old output stays."""
     before = snapshot(folder)
@@ -287,6 +293,7 @@ def test_ctrl_c_leaves_the_previous_output(model_store: Path, folder: Path) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,
     )
     try:
         process.stdin.write(INPUT.decode())  # type: ignore[union-attr]

@@ -25,23 +25,26 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A fast config and a small training file with a custom label (GADGET)."""
+    """A fast config on a small feedback file, and the team's labels with a custom label
+    (GADGET), for `--data`."""
     root = tmp_path_factory.mktemp("tiny")
+    feedback = root / "small.jsonl"
+    feedback.write_text("".join(DEV_SET.read_text("utf-8").splitlines(True)[:40]), "utf-8")
+    settings = TINY | {"data": TINY["data"] | {"feedback": json.dumps([str(feedback)])}}
     lines = DEFAULT_CONFIG.read_text("utf-8").splitlines()
     section, out = "", []
     for line in lines:
         if line.startswith("["):
             section = line.strip("[]")
         key = line.split("=")[0].strip()
-        if section in TINY and key in TINY[section]:
-            line = f"{key} = {TINY[section][key]}"
+        if section in settings and key in settings[section]:
+            line = f"{key} = {settings[section][key]}"
         out.append(line)
     (root / "tiny.cfg").write_text("\n".join(out) + "\n", "utf-8")
-    records = [json.loads(line) for line in DEV_SET.read_text("utf-8").splitlines()[:40]]
-    records.append({"text": "My new Zorbo Z9 gadget is great", "sentiment": "positive",
-                    "entities": [{"start": 7, "end": 15, "label": "GADGET"}]})  # fmt: skip
-    data = root / "small.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    labels = [{"text": "My new Zorbo Z9 gadget is great", "sentiment": "positive",
+               "entities": [{"start": 7, "end": 15, "label": "GADGET"}]}]  # fmt: skip
+    data = root / "labels.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in labels), "utf-8")
     return root / "tiny.cfg", data
 
 
@@ -64,7 +67,16 @@ def test_train_evaluate_list(tmp_path: Path, tiny: tuple[Path, Path], capsys) ->
             "report.json", "confusion_matrix.png", "learning_curve.png"}  # fmt: skip
     card = ModelStore(store).verify("v1")
     assert "GADGET" in card["ner"]["labels"]  # custom labels are learnt
+    # --data files are the team's labels: recorded as such, with their count and weight
+    assert card["data"]["files"][f"labels:{tiny[1]}"]["sha256"]
+    assert card["data"]["counts"]["labels_train"] == 1
+    assert card["config"]["data"]["labels"] == [str(tiny[1])]
+    assert card["config"]["encoder"]["labels_weight"] > 1
     assert card["sentiment"]["members"] == len(card["sentiment"]["temperatures"]) == 5
+    # a name the team labelled is found again in a text no one labelled
+    model = load_enricher(store, "v1")
+    [record] = model.enrich(["Has anyone else had the Zorbo Z9 overheat?"])
+    assert ("Zorbo Z9", "GADGET") in [(e.text, e.label) for e in record.entities]
     assert ModelStore(store).promoted() is None  # stored, not promoted
     assert "not promoted: `feedback models promote v1` serves it" in out.out
 
@@ -98,6 +110,11 @@ def test_a_bad_config_is_one_error_line_before_training(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert main(["train", "--store", str(store), "--config", str(tiny[0]), "--epochs", "0"]) == 2
     assert "sentiment.epochs" in capsys.readouterr().err
+    for name, says in [("missing.jsonl", "No such file"), (str(tiny[0]), "not labelled JSONL")]:
+        assert main(["train", "--store", str(store), "--config", str(tiny[0]), "--data", name]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --data {name}: ") and says in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
     assert not store.exists()
 
 

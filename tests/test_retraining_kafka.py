@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -18,7 +18,19 @@ import pytest
 from stream.contracts import validator
 from stream.kafka import consumer, ensure_topics
 from stream.models import announce, announcement
-from tests.conftest import ROOT, collect, input_offsets, position, produce, start_worker
+from tests.conftest import (
+    ROOT,
+    Reduced,
+    TrainerProcess,
+    collect,
+    copy_store,
+    import_labels,
+    input_offsets,
+    position,
+    produce,
+    start_worker,
+    store_env,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -26,52 +38,15 @@ TRAIN = ROOT / "nlp" / "data" / "train_feedback.jsonl"
 
 
 @pytest.fixture
-def store(model_store: Path, tmp_path: Path) -> Path:
-    """A private model store holding a copy of the promoted default model."""
-    from nlp import ModelStore
-
-    source = ModelStore(model_store)
-    version = source.resolve(None)
-    private = tmp_path / "models"
-    shutil.copytree(source.path(version), private / version)
-    ModelStore(private).promote(version)
-    return private
+def store(reduced: Callable[[str], Reduced], tmp_path: Path) -> Path:
+    """A private model store serving the fast tier's reduced baseline: the trainer's
+    candidates (TRAINER_CONFIG: the same reduced config) train in a minute or two."""
+    return copy_store(reduced("fast").store, tmp_path / "models")
 
 
-def store_env(store: Path) -> dict[str, str]:
-    return {"MODEL_STORE": str(store)}
-
-
-class Trainer:
-    def __init__(self, topics, store: Path, log: Path, **env: str) -> None:
-        self.log = log
-        self.env = {**os.environ, **topics.env(), **store_env(store), **env}
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Trainer:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "trainer"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-
-    def wait_for(self, pattern: str, timeout_s: float) -> re.Match:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.log.read_text(errors="replace"))
-            if match:
-                return match
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(1)
-        raise AssertionError(f"no {pattern!r} in the trainer log:\n{self.log.read_text()[-3000:]}")
+@pytest.fixture
+def trainer_config(reduced: Callable[[str], Reduced]) -> dict[str, str]:
+    return {"TRAINER_CONFIG": str(reduced("fast").config)}
 
 
 INVERTED = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
@@ -90,19 +65,6 @@ def labels_file(tmp_path: Path, n: int, *, invert: bool = False, seed: int = 1) 
     return path
 
 
-def import_labels(topics, path: Path, store: Path) -> str:
-    env = {**os.environ, **topics.env(), **store_env(store)}
-    result = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "labels", "import", str(path)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
-
-
 async def announcements(topics) -> list[dict]:
     cons = consumer(topics.settings(), topics.models)
     await cons.start()
@@ -115,17 +77,20 @@ async def announcements(topics) -> list[dict]:
         await cons.stop()
 
 
-def test_labels_train_promote_and_the_running_worker_switches(topics, workers, store, tmp_path):
+def test_labels_train_promote_and_the_running_worker_switches(
+    topics, workers, store, trainer_config, tmp_path
+):
     from nlp import ModelStore
 
     old = ModelStore(store).promoted()
     worker = start_worker(workers, topics, tmp_path, **store_env(store))
-    trainer = Trainer(
+    trainer = TrainerProcess(
         topics,
         store,
         tmp_path / "trainer.log",
         RETRAIN_AFTER_LABELS="40",
         PROMOTION_MARGIN="0.05",
+        **trainer_config,
     ).start()
     n = 0
 
@@ -173,16 +138,17 @@ def test_labels_train_promote_and_the_running_worker_switches(topics, workers, s
     assert ModelStore(store).promoted() == promoted
 
 
-def test_a_worse_candidate_is_rejected(topics, store, tmp_path):
+def test_a_worse_candidate_is_rejected(topics, store, trainer_config, tmp_path):
     from nlp import ModelStore
 
     old = ModelStore(store).promoted()
-    trainer = Trainer(
+    trainer = TrainerProcess(
         topics,
         store,
         tmp_path / "trainer.log",
         RETRAIN_AFTER_LABELS="900",
         PROMOTION_MARGIN="0.05",
+        **trainer_config,
     ).start()
     try:
         trainer.wait_for(r"trainer ready", 120)
@@ -222,7 +188,7 @@ def test_a_corrupt_announced_model_is_refused(topics, workers, store, tmp_path):
 
 def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path):
     log = tmp_path / "trainer.log"
-    first = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    first = TrainerProcess(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
     try:
         first.wait_for(r"trainer ready", 120)
         import_labels(topics, labels_file(tmp_path, 30, seed=1), store)
@@ -231,7 +197,7 @@ def test_trainer_restarted_mid_way_rebuilds_every_label(topics, store, tmp_path)
         first.stop()  # kill -9 mid-way
     import_labels(topics, labels_file(tmp_path, 25, seed=2), store)
     log.write_text("")
-    second = Trainer(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
+    second = TrainerProcess(topics, store, log, RETRAIN_AFTER_LABELS="100000").start()
     try:
         ready = second.wait_for(
             r"trainer ready: (\d+) labels rebuilt .*, (\d+) not yet trained", 120

@@ -15,7 +15,13 @@ def register(commands: Commands) -> None:
         "train", help="train a model version (NER + sentiment) into the store"
     )
     _add_store(parser)
-    parser.add_argument("--data", nargs="+", help="training JSONL file(s) (default: config.cfg's)")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        metavar="FILE",
+        help="the team's labelled JSONL file(s): added to config.cfg's [data] labels, "
+        "weighted as its labels_weight settings say",
+    )
     parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping on validation)")
     parser.add_argument("--seed", type=int, help="random seed (default: config.cfg's)")
     parser.add_argument("--config", help="a config.cfg to use instead of nlp/config.cfg")

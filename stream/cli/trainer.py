@@ -19,10 +19,11 @@ def trainer(args: argparse.Namespace) -> int:
     import asyncio
 
     from stream.model_loading import check_model_version, load_enricher
-    from stream.trainer import Trainer
+    from stream.trainer import Trainer, training_config
 
     settings = args.settings
     check_model_version(settings)
+    training_config(settings)  # a bad TRAINER_CONFIG stops here, before Kafka and the model
     connect(settings)
     load_enricher(settings)  # a store with no model gets the default one first
     with contextlib.suppress(KeyboardInterrupt):
