@@ -96,6 +96,7 @@ class SentimentConfig(Section):
     pretrain_epochs: int = Field(ge=0)
     patience: int = Field(ge=1)
     labels_weight: float = Field(1.0, gt=0)  # the team's labels in the fast tier's loss
+    calibration: str = ""  # held-out texts the ensemble's temperature is fitted on
 
 
 class EncoderConfig(Section):
@@ -197,6 +198,8 @@ def _identity(config: TrainingConfig) -> dict[str, Any]:
     setting that changes nothing keeps the id (and the models users already have)."""
     identity = config.to_dict()
     del identity["data"]["labels"]
+    if config.sentiment.tier != "fast":  # only the fast tier reads it
+        del identity["sentiment"]["calibration"]
     if not config.data.labels:
         for section in ("sentiment", "encoder", "ner"):
             del identity[section]["labels_weight"]

@@ -37,6 +37,8 @@ def data_files(config: TrainingConfig) -> dict[str, Path]:
     files = {f"feedback:{name}": data_path(name) for name in config.data.feedback}
     files |= {f"labels:{name}": data_path(name) for name in config.data.labels}
     files["catalogue"] = data_path(config.data.catalogue)
+    if config.sentiment.tier == "fast" and config.sentiment.calibration:
+        files["calibration"] = data_path(config.sentiment.calibration)
     if config.data.soft_labels:
         files["soft_labels"] = data_path(config.data.soft_labels)
     if config.data.tweets:
@@ -196,6 +198,7 @@ class TrainingData:
     synthetic_train: list[Record]
     synthetic_val: list[Record]
     tweets: list[Record]
+    calibration: list[Record]  # the fast tier's calibration texts ([sentiment] calibration)
 
     @classmethod
     def load(cls, config: TrainingConfig, files: dict[str, Path]) -> TrainingData:
@@ -211,7 +214,8 @@ class TrainingData:
         synthetic = generate(n_synth, seed=dc.seed) if n_synth else []
         syn_train, syn_val = split(synthetic, 0.1, dc.seed)
         tweets = read_tweets(files["tweets"], dc.tweet_min_confidence) if "tweets" in files else []
-        return cls(fb_train, fb_val, lab_train, lab_val, syn_train, syn_val, tweets)
+        calibration = read_jsonl(files["calibration"]) if "calibration" in files else []
+        return cls(fb_train, fb_val, lab_train, lab_val, syn_train, syn_val, tweets, calibration)
 
     def counts(self) -> dict[str, int]:
         return {f.name: len(getattr(self, f.name)) for f in fields(self)}

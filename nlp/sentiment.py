@@ -245,8 +245,22 @@ def fit_temperature(model: SentimentClassifier, val: SentimentData) -> float:
     return temperature
 
 
+def calibrate_ensemble(ensemble: SentimentEnsemble, data: SentimentData) -> float:
+    """Give every member one temperature: the T minimising the NLL of the ensemble's mean
+    probabilities on `data` (held-out labelled texts); returns it."""
+    logits = torch.stack([predict_logits(m, data.ids).clone() for m in ensemble.members])
+    temperature = temperature_for(logits, torch.tensor(data.labels, dtype=torch.long))
+    for member in ensemble.members:
+        member.temperature.fill_(temperature)
+    return temperature
+
+
 def temperature_for(logits: torch.Tensor, gold: torch.Tensor) -> float:
-    """Temperature scaling: the T minimising the NLL of softmax(logits / T) (1.0 without data)."""
+    """Temperature scaling: the T minimising the NLL of softmax(logits / T) (1.0 without data).
+
+    `logits` of shape (members, texts, labels) are an ensemble's: the NLL is that of the
+    members' mean probabilities, as `SentimentEnsemble` computes them.
+    """
     if len(gold) == 0:
         return 1.0
     logits = logits.detach().clone().float()
@@ -255,7 +269,11 @@ def temperature_for(logits: torch.Tensor, gold: torch.Tensor) -> float:
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(logits / log_t.exp(), gold)
+        if logits.dim() == 3:
+            probs = torch.softmax(logits / log_t.exp(), dim=-1).mean(0)
+            loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), gold)
+        else:
+            loss = nn.functional.cross_entropy(logits / log_t.exp(), gold)
         loss.backward()
         return loss
 

@@ -27,6 +27,7 @@ from .sentiment import (
     SentimentData,
     SentimentEnsemble,
     TrainSettings,
+    calibrate_ensemble,
     evaluate_split,
     fit_temperature,
     macro_f1,
@@ -138,6 +139,8 @@ def train_sentiment(
     accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(n, 1)
     f1 = macro_f1(gold, predicted, n_labels)
     ensemble = SentimentEnsemble(members)
+    if with_sentiment(data.calibration):  # else each member keeps its out-of-fold temperature
+        calibrate_ensemble(ensemble, featurise(data.calibration))
     reporter.line(
         f"sentiment: {len(members)} member(s), out-of-fold val acc {accuracy:.3f} macro-F1 "
         f"{f1:.3f}, temperatures {', '.join(f'{t:.2f}' for t in ensemble.temperatures)}"

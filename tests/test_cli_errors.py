@@ -408,3 +408,17 @@ async def _produce_until_enriched(topics: Topics, message, timeout_s: float = 12
 async def _ids(cons, timeout_ms: int) -> list[str]:
     batches = await cons.getmany(timeout_ms=timeout_ms)
     return [orjson.loads(r.value)["id"] for records in batches.values() for r in records]
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [("missing.cfg", "cannot read training config"), ("bad.cfg", "sentiment.dim")],
+)
+def test_the_trainer_refuses_a_bad_training_config_before_kafka(
+    tmp_path: Path, config: str, says: str
+) -> None:
+    (tmp_path / "bad.cfg").write_text("[sentiment]\ndim = 0\n", "utf-8")
+    result = feedback(
+        "trainer", cwd=tmp_path, TRAINER_CONFIG=config, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9"
+    )
+    refused(result, "TRAINER_CONFIG: ", says, config)

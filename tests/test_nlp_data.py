@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from nlp.config import load_config
-from nlp.corpus import DATA_DIR, DEV_SET, DEV_SETS, SOURCES, read_jsonl
+from nlp.corpus import DATA_DIR, DEV_SET, DEV_SETS, SOURCES, data_files, read_jsonl
 from nlp.schema import SENTIMENT_LABELS
 
 TRAINING = sorted(DATA_DIR.glob("train_feedback*.jsonl"))
@@ -55,8 +55,12 @@ def test_no_dev_text_is_a_near_copy_of_a_training_text() -> None:
 
 
 def test_no_dev_set_is_in_the_training_config() -> None:
-    configured = {Path(name).name for name in load_config().data.feedback}
+    config = load_config()
+    configured = {Path(name).name for name in config.data.feedback}
     assert not configured & {path.name for path in DEV_SETS.values()}
+    # the fast tier's temperature is fitted on the dev set; dev_hard no training reads at all
+    assert data_files(config)["calibration"] == DEV_SETS["dev"]
+    assert DEV_SETS["dev_hard"] not in data_files(config).values()
 
 
 def test_the_harder_dev_set_is_as_the_issue_describes() -> None:

@@ -15,7 +15,9 @@ from nlp.features import FeatureConfig
 from nlp.schema import Record
 from nlp.sentiment import (
     SentimentClassifier,
+    SentimentData,
     SentimentEnsemble,
+    calibrate_ensemble,
     load_classifier,
     pack,
     save_classifier,
@@ -79,3 +81,35 @@ def test_single_classifier_files_from_before_ensembles_still_load(tmp_path: Path
     ids, offsets = pack([[9, 10]])
     with torch.inference_mode():
         assert torch.allclose(loaded(ids, offsets), member.probabilities(ids, offsets))
+
+
+def test_the_ensemble_is_calibrated_as_one_on_held_out_texts() -> None:
+    """Over-confident members get one temperature, fitted on the ensemble's mean
+    probabilities: the NLL there is at its minimum."""
+    ensemble = _ensemble(3).eval()
+    rng = torch.Generator().manual_seed(1)
+    ids = [torch.randint(0, FEATURES.n_buckets, (5,), generator=rng).tolist() for _ in range(300)]
+    with torch.no_grad():
+        ensemble.members[0].embed.weight.mul_(500)  # sharp members that agree, ...
+        for member in ensemble.members[1:]:
+            member.load_state_dict(ensemble.members[0].state_dict())
+        probs = ensemble(*pack(ids))
+    confident, predicted = float(probs.max(-1).values.mean()), probs.argmax(-1).tolist()
+    labels = [p if i % 3 else (p + 1) % 3 for i, p in enumerate(predicted)]  # right 2 in 3
+    data = SentimentData()
+    data.extend(ids, labels, 1.0)
+
+    def nll(temperature: float) -> float:
+        for member in ensemble.members:
+            member.temperature.fill_(temperature)
+        with torch.no_grad():
+            p = ensemble(*pack(ids)).clamp_min(1e-12)
+        return float(torch.nn.functional.nll_loss(p.log(), torch.tensor(labels)))
+
+    uncalibrated = nll(1.0)
+    temperature = calibrate_ensemble(ensemble, data)
+    assert ensemble.temperatures == [pytest.approx(temperature)] * 3
+    assert confident > 0.9 and temperature > 1  # over-confident: softened
+    best = nll(temperature)
+    assert best < uncalibrated
+    assert best <= nll(0.9 * temperature) and best <= nll(1.1 * temperature)
