@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -13,14 +14,13 @@ from nlp.corpus import DEV_SET
 
 
 @pytest.fixture(scope="module")
-def store(request: pytest.FixtureRequest) -> Path:
-    """A store with the default model, cached across runs in pytest's cache dir."""
-    path = Path(request.config.cache.mkdir("nlp-models"))
-    version = ensure_default_model(path, progress=False)
-    model_store = ModelStore(path)
-    for old in model_store.versions():  # keep the cache to one version
-        if old != version:
-            model_store.delete(old)
+def store(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private store holding a copy of the default model (which `model_store` trains once
+    per machine) and nothing else, promoted."""
+    version = ensure_default_model(model_store, progress=False)
+    path = tmp_path_factory.mktemp("nlp-models")
+    shutil.copytree(ModelStore(model_store).path(version), path / version)
+    ModelStore(path).promote(version)
     return path
 
 
