@@ -21,9 +21,10 @@ from nlp.store import CARD, write_card
 
 
 @pytest.fixture(scope="module")
-def default(request: pytest.FixtureRequest) -> tuple[Path, str]:
-    path = Path(request.config.cache.mkdir("nlp-models"))
-    return path, ensure_default_model(path, progress=False)
+def default(model_store: Path) -> tuple[Path, str]:
+    """The store holding the default model (`model_store`, trained once per machine); tests
+    copy the version out of it before changing anything."""
+    return model_store, ensure_default_model(model_store, progress=False)
 
 
 @pytest.fixture
