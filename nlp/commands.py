@@ -33,6 +33,7 @@ def train_command(
     A config that cannot be read or breaks the schema: one `error:` line, exit status 2.
     """
     from .config import load_config
+    from .corpus import check_data_files
     from .training import train_model
 
     overrides: dict[str, Any] = {}
@@ -48,6 +49,7 @@ def train_command(
         cfg = load_config(config, overrides)
         if data:
             cfg = cfg.with_overrides({"data.labels": [*cfg.data.labels, *team_files(data)]})
+        check_data_files(cfg)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import ConfigError
 from .schema import SENTIMENT_LABELS, Record
 from .synthetic import generate
 
@@ -181,6 +182,17 @@ def with_sentiment(records: Sequence[Record]) -> list[Record]:
 
 def with_entities(records: Sequence[Record]) -> list[Record]:
     return [r for r in records if r.entities is not None]
+
+
+def check_data_files(config: TrainingConfig) -> None:
+    """Raise `ConfigError` naming each file the config asks for that is not there."""
+    try:
+        files = data_files(config)
+        missing = [f"{role} {path}" for role, path in files.items() if not path.is_file()]
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    if missing:
+        raise ConfigError("no such data file: " + "; ".join(missing))
 
 
 @dataclass(frozen=True)

@@ -213,10 +213,13 @@ class TrainingJob:
 def training_config(settings: Settings) -> TrainingConfig:
     """The training config the trainer's candidates use, or a `UserError` saying why not."""
     from nlp.config import load_config
+    from nlp.corpus import check_data_files
     from nlp.errors import ConfigError
 
     try:
-        return load_config(settings.trainer_config)
+        config = load_config(settings.trainer_config)
+        check_data_files(config)
+        return config
     except ConfigError as exc:
         raise UserError(f"TRAINER_CONFIG: {exc}") from None
 

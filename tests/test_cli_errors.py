@@ -412,13 +412,20 @@ async def _ids(cons, timeout_ms: int) -> list[str]:
 
 @pytest.mark.parametrize(
     ("config", "says"),
-    [("missing.cfg", "cannot read training config"), ("bad.cfg", "sentiment.dim")],
+    [
+        ("missing.cfg", "cannot read training config missing.cfg"),
+        ("bad.cfg", "training config bad.cfg"),
+        ("nodata.cfg", "no such data file: calibration"),
+    ],
 )
 def test_the_trainer_refuses_a_bad_training_config_before_kafka(
     tmp_path: Path, config: str, says: str
 ) -> None:
     (tmp_path / "bad.cfg").write_text("[sentiment]\ndim = 0\n", "utf-8")
+    default = (ROOT / "nlp" / "config.cfg").read_text("utf-8")
+    nodata = default.replace('calibration = "dev.jsonl"', 'calibration = "nope.jsonl"')
+    (tmp_path / "nodata.cfg").write_text(nodata, "utf-8")
     result = feedback(
         "trainer", cwd=tmp_path, TRAINER_CONFIG=config, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9"
     )
-    refused(result, "TRAINER_CONFIG: ", says, config)
+    refused(result, "TRAINER_CONFIG: ", says)
